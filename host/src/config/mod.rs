@@ -1,0 +1,281 @@
+//! The host's configuration, read once at start.
+//!
+//! On Cloud Foundry everything comes from the environment: `PORT`,
+//! `VCAP_SERVICES` (or the file named by `VCAP_SERVICES_FILE_PATH`) and
+//! `VCAP_APPLICATION`. Locally the same variables may come from files in the
+//! working directory, in this order, each filling only what is still unset:
+//! the process environment, `.env`, then `default-env.json` (the
+//! `@sap/xsenv` convention). The `destinations` variable lists destinations
+//! that need no Destination service, as the approuter and the SAP Cloud SDK
+//! read it.
+//!
+//! Any error stops the start with a message that names the variable or
+//! file, the position, and the fix. Messages never quote a value, because
+//! values hold credentials.
+
+mod default_env;
+pub mod destinations;
+mod dotenv;
+pub mod env;
+pub mod vcap;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use url::Url;
+
+use crate::destination::DestinationConfig;
+use crate::secret::Secret;
+pub use env::{Env, LayeredEnv, MapEnv, ProcessEnv};
+pub use vcap::{DestinationServiceCredentials, VcapServices};
+
+/// The port used locally when `PORT` is not set.
+pub const DEFAULT_LOCAL_PORT: u16 = 8080;
+
+/// The `.env` variables that describe one Destination service binding, as
+/// copied from a service key: `clientid`, `clientsecret`, `url` +
+/// `/oauth/token`, and `uri`.
+const DOTENV_BINDING_VARS: [&str; 4] = [
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "TOKEN_URL",
+    "DESTINATION_SERVICE_URI",
+];
+
+/// Everything the host needs to start.
+#[derive(Debug)]
+pub struct Config {
+    /// Where the HTTP server listens.
+    pub listen: SocketAddr,
+    /// Whether the host runs on Cloud Foundry (`VCAP_APPLICATION` is set).
+    pub on_cloud_foundry: bool,
+    /// The Destination service binding, if any.
+    pub destination_service: Option<DestinationServiceCredentials>,
+    /// Destinations from the `destinations` variable.
+    pub local_destinations: Vec<DestinationConfig>,
+    /// Where each setting came from, for the start-up log. Holds no values.
+    pub sources: Vec<String>,
+}
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{variable} from {source_name} cannot be parsed: {reason}")]
+    InvalidJson {
+        variable: String,
+        source_name: String,
+        reason: String,
+    },
+    #[error("{path}: {reason}")]
+    InvalidFile { path: PathBuf, reason: String },
+    #[error("cannot read {path}: {reason}")]
+    UnreadableFile { path: PathBuf, reason: String },
+    #[error("{source_name}: {variable} {reason}")]
+    InvalidVariable {
+        variable: String,
+        source_name: String,
+        reason: String,
+    },
+    #[error(
+        "VCAP_SERVICES has {} different bindings for the {service} service ({}): unbind all but one",
+        names.len(),
+        names.join(", ")
+    )]
+    AmbiguousBinding { service: String, names: Vec<String> },
+    #[error("VCAP_SERVICES: the binding '{binding}' cannot be used: {reason}")]
+    InvalidBinding { binding: String, reason: String },
+    #[error(
+        "{source_name} sets {} but not {}: set all of {} to use a Destination service key locally",
+        set.join(", "),
+        missing.join(", "),
+        DOTENV_BINDING_VARS.join(", ")
+    )]
+    IncompleteServiceKey {
+        source_name: String,
+        set: Vec<String>,
+        missing: Vec<String>,
+    },
+    #[error("{0}")]
+    InvalidDestination(String),
+}
+
+impl Config {
+    /// Reads the configuration from `env` and the files in `dir`.
+    pub fn load(env: &dyn Env, dir: &Path) -> Result<Self, ConfigError> {
+        let mut layered = LayeredEnv::new(env);
+        let mut sources = vec!["the environment".to_owned()];
+
+        let dotenv_path = dir.join(".env");
+        if let Some(text) = read_optional(&dotenv_path)? {
+            let vars = dotenv::parse(&text).map_err(|error| ConfigError::InvalidFile {
+                path: dotenv_path.clone(),
+                reason: error.to_string(),
+            })?;
+            layered.push_layer(".env", vars);
+            sources.push(dotenv_path.display().to_string());
+        }
+
+        let default_env_path = dir.join("default-env.json");
+        if let Some(text) = read_optional(&default_env_path)? {
+            let vars = default_env::parse(&text).map_err(|reason| ConfigError::InvalidFile {
+                path: default_env_path.clone(),
+                reason,
+            })?;
+            layered.push_layer("default-env.json", vars);
+            sources.push(default_env_path.display().to_string());
+        }
+
+        let on_cloud_foundry = layered.var("VCAP_APPLICATION").is_some();
+        let listen = listen_address(&layered, on_cloud_foundry)?;
+        let vcap = read_vcap_services(&layered)?;
+        let destination_service = match vcap.destination_service()? {
+            Some(credentials) => Some(credentials),
+            None => service_key_from_vars(&layered)?,
+        };
+        let local_destinations = match layered.var_with_source("destinations") {
+            Some((text, source)) => destinations::parse(&text, source)?,
+            None => Vec::new(),
+        };
+
+        Ok(Config {
+            listen,
+            on_cloud_foundry,
+            destination_service,
+            local_destinations,
+            sources,
+        })
+    }
+}
+
+/// Listens on `0.0.0.0:$PORT` on Cloud Foundry, where the router reaches the
+/// container from outside, and on loopback otherwise, so a local run is not
+/// reachable from the network.
+fn listen_address(env: &LayeredEnv<'_>, on_cloud_foundry: bool) -> Result<SocketAddr, ConfigError> {
+    let port = match env.var_with_source("PORT") {
+        Some((text, source)) => {
+            text.trim()
+                .parse::<u16>()
+                .map_err(|_| ConfigError::InvalidVariable {
+                    variable: "PORT".to_owned(),
+                    source_name: source.to_owned(),
+                    reason: "is not a port number between 0 and 65535".to_owned(),
+                })?
+        }
+        None => DEFAULT_LOCAL_PORT,
+    };
+    let ip = if on_cloud_foundry {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+fn read_vcap_services(env: &LayeredEnv<'_>) -> Result<VcapServices, ConfigError> {
+    if let Some((text, source)) = env.var_with_source("VCAP_SERVICES") {
+        return VcapServices::parse(&text, source);
+    }
+    if let Some((path, _)) = env.var_with_source("VCAP_SERVICES_FILE_PATH") {
+        let path = PathBuf::from(path);
+        let text = std::fs::read_to_string(&path).map_err(|error| ConfigError::UnreadableFile {
+            path: path.clone(),
+            reason: format!("{error} (named by VCAP_SERVICES_FILE_PATH)"),
+        })?;
+        return VcapServices::parse(&text, &path.display().to_string());
+    }
+    Ok(VcapServices::default())
+}
+
+/// Builds Destination service credentials from the service-key variables,
+/// when all of them are set. Some but not all is an error.
+fn service_key_from_vars(
+    env: &LayeredEnv<'_>,
+) -> Result<Option<DestinationServiceCredentials>, ConfigError> {
+    let values: Vec<Option<(String, &str)>> = DOTENV_BINDING_VARS
+        .iter()
+        .map(|name| env.var_with_source(name))
+        .collect();
+    let set: Vec<String> = DOTENV_BINDING_VARS
+        .iter()
+        .zip(&values)
+        .filter(|(_, value)| value.is_some())
+        .map(|(name, _)| (*name).to_owned())
+        .collect();
+    if set.is_empty() {
+        return Ok(None);
+    }
+
+    let source_name = values
+        .iter()
+        .flatten()
+        .map(|(_, source)| *source)
+        .next()
+        .unwrap_or("the environment")
+        .to_owned();
+    let [
+        Some(client_id),
+        Some(client_secret),
+        Some(token_url),
+        Some(service_uri),
+    ] = <[Option<(String, &str)>; 4]>::try_from(values).unwrap_or_default()
+    else {
+        let missing = DOTENV_BINDING_VARS
+            .iter()
+            .filter(|name| !set.iter().any(|s| s == *name))
+            .map(|name| (*name).to_owned())
+            .collect();
+        return Err(ConfigError::IncompleteServiceKey {
+            source_name,
+            set,
+            missing,
+        });
+    };
+
+    let parse_url = |(text, source): (String, &str), variable: &str| {
+        Url::parse(text.trim()).map_err(|_| ConfigError::InvalidVariable {
+            variable: variable.to_owned(),
+            source_name: source.to_owned(),
+            reason: "is not a valid URL (expected https://...)".to_owned(),
+        })
+    };
+    let mut service_uri = parse_url(service_uri, "DESTINATION_SERVICE_URI")?;
+    if !service_uri.path().ends_with('/') {
+        let path = format!("{}/", service_uri.path());
+        service_uri.set_path(&path);
+    }
+
+    Ok(Some(DestinationServiceCredentials {
+        binding_name: format!("service key in {source_name}"),
+        client_id: client_id.0,
+        client_secret: Secret::new(client_secret.0),
+        token_url: parse_url(token_url, "TOKEN_URL")?,
+        service_uri,
+    }))
+}
+
+/// Reads a file that may be absent.
+fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(ConfigError::UnreadableFile {
+            path: path.to_owned(),
+            reason: error.to_string(),
+        }),
+    }
+}
+
+/// Describes a JSON error by kind and position, without the input text that
+/// serde_json quotes in some messages (a value may be a secret).
+pub(crate) fn describe_json_error(error: &serde_json::Error) -> String {
+    let kind = match error.classify() {
+        serde_json::error::Category::Io => "it could not be read",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "unexpected structure",
+        serde_json::error::Category::Eof => "unexpected end of input",
+    };
+    format!("{kind} at line {} column {}", error.line(), error.column())
+}
+
+#[cfg(test)]
+mod tests;

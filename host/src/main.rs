@@ -1,0 +1,163 @@
+//! The `btp-gateway` command: reads the configuration, compiles the
+//! component and serves HTTP until SIGTERM or Ctrl-C.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+use tokio::net::TcpListener;
+
+use btp_gateway::config::{Config, ProcessEnv};
+use btp_gateway::destination::Resolver;
+use btp_gateway::engine::{self, GatewayComponent, Limits};
+use btp_gateway::logging::{self, LogFormat};
+use btp_gateway::outbound::{HttpClient, Outbound};
+use btp_gateway::server::{self, App};
+
+/// Runs sandboxed OData gateway components on SAP BTP Cloud Foundry.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// The component to serve (a .wasm file); the bundled default gateway
+    /// component when not set.
+    #[arg(long, env = "BTP_GATEWAY_COMPONENT")]
+    component: Option<PathBuf>,
+
+    /// The folder with the local configuration files `.env` and
+    /// `default-env.json`.
+    #[arg(long, default_value = ".")]
+    config_dir: PathBuf,
+
+    /// Log line format.
+    #[arg(long, env = "BTP_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    log_format: LogFormat,
+
+    /// Guest instances that may run at once; further requests get 503.
+    #[arg(long, env = "BTP_GATEWAY_MAX_INSTANCES", default_value_t = Limits::default().max_instances)]
+    max_instances: u32,
+
+    /// Maximum memory of one guest instance, in MiB.
+    #[arg(long, env = "BTP_GATEWAY_MAX_MEMORY_MIB", default_value_t = (Limits::default().max_memory_bytes >> 20) as u32)]
+    max_memory_mib: u32,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match Config::load(&ProcessEnv, &args.config_dir) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("btp-gateway: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    logging::init(args.log_format, config.on_cloud_foundry);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "starting the async runtime failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(args, config)) {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "the gateway stopped with an error"
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
+    let limits = Limits {
+        max_instances: args.max_instances.max(1),
+        max_memory_bytes: (args.max_memory_mib.max(1) as usize) << 20,
+    };
+
+    let client = HttpClient::new()?;
+    let resolver = Resolver::new(
+        config.local_destinations,
+        config.destination_service.as_ref(),
+        &client,
+    );
+    tracing::info!(
+        sources = config.sources.join(", "),
+        destination_service = config
+            .destination_service
+            .as_ref()
+            .map(|c| c.binding_name.as_str())
+            .unwrap_or("none"),
+        local_destinations = resolver.local_names().join(", "),
+        "configuration loaded"
+    );
+    if !resolver.has_service() && resolver.local_names().is_empty() {
+        tracing::warn!(
+            "no Destination service binding and no `destinations` variable: every destination lookup will fail"
+        );
+    }
+    let outbound = Arc::new(Outbound { resolver, client });
+
+    let component_bytes = match &args.component {
+        Some(path) => std::fs::read(path)
+            .with_context(|| format!("cannot read the component {}", path.display()))?,
+        None => btp_gateway::DEFAULT_COMPONENT.to_vec(),
+    };
+    let engine = engine::new_engine(&limits)?;
+    let component = GatewayComponent::new(&engine, &component_bytes, outbound, limits)
+        .with_context(|| {
+            let source = args
+                .component
+                .as_ref()
+                .map_or("the bundled component".to_owned(), |p| {
+                    p.display().to_string()
+                });
+            format!("cannot load {source}")
+        })?;
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(
+        max_instances = limits.max_instances,
+        "listening on http://{address}"
+    );
+
+    server::run(listener, Arc::new(App { component }), shutdown_signal()).await
+}
+
+/// Completes on SIGTERM (Cloud Foundry stopping the app) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the gateway");
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,215 @@
+//! The HTTP front: accepts connections, gives every request a correlation
+//! id, serves `/health` itself and hands everything else to a fresh guest
+//! instance.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tracing::Instrument as _;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::correlation::correlation_id;
+use crate::engine::{GatewayComponent, GuestError};
+use crate::outbound::CORRELATION_HEADER;
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+/// Cloud Foundry sends SIGKILL ten seconds after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+/// Request headers that never reach the guest: the caller's credentials stay
+/// in the host.
+const HEADERS_KEPT_FROM_GUEST: [header::HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::COOKIE,
+    header::PROXY_AUTHORIZATION,
+];
+
+/// The state shared by all connections.
+#[derive(Debug)]
+pub struct App {
+    pub component: GatewayComponent,
+}
+
+/// Serves `listener` until `shutdown` completes, then lets in-flight
+/// requests finish within the grace period.
+pub async fn run(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Usually out of file descriptors: wait rather than spin.
+                        tracing::warn!(%error, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let app = app.clone();
+                let service = service_fn(move |request| {
+                    let app = app.clone();
+                    async move { Ok::<_, Infallible>(app.handle(request).await) }
+                });
+                // Keep-alive connections stay open without an idle timeout,
+                // longer than the Cloud Foundry router's 90 seconds.
+                let connection = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%peer, %error, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace_seconds = SHUTDOWN_GRACE.as_secs(),
+            "in-flight requests did not finish within the grace period"
+        );
+    }
+    Ok(())
+}
+
+impl App {
+    async fn handle(&self, mut request: Request<Incoming>) -> Response<HyperOutgoingBody> {
+        let started = Instant::now();
+        let correlation = correlation_id(request.headers());
+        let correlation_text = correlation.to_str().unwrap_or_default().to_owned();
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let span = tracing::info_span!("request", correlation_id = %correlation_text, http.request.method = %method, url.path = %path);
+
+        let mut response = async {
+            if path == "/health" {
+                return json_response(StatusCode::OK, br#"{"status":"UP"}"#.to_vec());
+            }
+
+            let scheme = forwarded_scheme(&request);
+            let headers = request.headers_mut();
+            for name in HEADERS_KEPT_FROM_GUEST {
+                headers.remove(name);
+            }
+            headers.insert(CORRELATION_HEADER, correlation.clone());
+
+            match self
+                .component
+                .handle(request, scheme, correlation.clone())
+                .await
+            {
+                Ok(response) => response,
+                Err(error) => error_response(&error, &correlation_text),
+            }
+        }
+        .instrument(span.clone())
+        .await;
+
+        response
+            .headers_mut()
+            .insert(CORRELATION_HEADER, correlation);
+        let _entered = span.enter();
+        tracing::info!(
+            http.response.status_code = response.status().as_u16(),
+            duration_ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
+        response
+    }
+}
+
+/// Returns the scheme the client used. The Cloud Foundry router terminates
+/// TLS and reports the original scheme in `x-forwarded-proto`.
+fn forwarded_scheme(request: &Request<Incoming>) -> Scheme {
+    match request
+        .headers()
+        .get("x-forwarded-proto")
+        .map(HeaderValue::as_bytes)
+    {
+        Some(b"https") => Scheme::Https,
+        _ => Scheme::Http,
+    }
+}
+
+/// Maps a failed guest run to the client's response, and logs the cause
+/// once, with the correlation id from the span.
+fn error_response(error: &GuestError, correlation_id: &str) -> Response<HyperOutgoingBody> {
+    let (status, code, message) = match error {
+        // No slot is free: ask the client to retry instead of queueing.
+        GuestError::Busy(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            "the gateway is at its limit of concurrent requests: retry shortly",
+        ),
+        // A trap or a missing response is a fault of the component.
+        GuestError::Failed(_) | GuestError::ErrorCode(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ComponentFailed",
+            "the gateway component failed before it answered; the gateway log has the cause under this correlation id",
+        ),
+    };
+    match error {
+        GuestError::Busy(_) => tracing::warn!(%error, "rejected a request"),
+        GuestError::Failed(cause) => {
+            tracing::error!(error = format!("{cause:#}"), "the component failed");
+        }
+        GuestError::ErrorCode(code) => {
+            tracing::error!(
+                ?code,
+                "the component answered with an error code instead of a response"
+            );
+        }
+    }
+
+    let body = serde_json::json!({
+        "error": { "code": code, "message": message, "innererror": { "correlation_id": correlation_id } }
+    });
+    let mut response = json_response(status, body.to_string().into_bytes());
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response<HyperOutgoingBody> {
+    let body = Full::new(Bytes::from(body))
+        .map_err(|never: Infallible| match never {})
+        .boxed_unsync();
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
