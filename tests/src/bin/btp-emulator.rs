@@ -1,0 +1,74 @@
+//! Serves the SAP BTP Destination service and XSUAA emulator from a JSON
+//! config file, for the local demo and for tests that need a separate process.
+//!
+//! When the server is ready, the binary prints exactly one line to stdout,
+//! `{"listening":"http://127.0.0.1:PORT"}`, so that a script can read the URL.
+//! Logs go to stderr (filter with `RUST_LOG`). SIGTERM or Ctrl-C stops it.
+//! The config format is documented in `btp_gateway_tests::emulator`.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use btp_gateway_tests::emulator::{Emulator, EmulatorConfig};
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+/// Emulator of the SAP BTP Destination service and XSUAA token endpoint on 127.0.0.1.
+#[derive(Debug, Parser)]
+#[command(name = "btp-emulator", version)]
+struct Args {
+    /// Path of the JSON config file (clients, destinations, ids).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+
+    /// TCP port to listen on at 127.0.0.1 (0 lets the operating system pick one).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    port: u16,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+
+    let config = EmulatorConfig::from_json_file(&args.config)?;
+    let emulator = Emulator::start_on_port(config, args.port).await?;
+
+    let ready_line = serde_json::json!({ "listening": emulator.url() });
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{ready_line}").context("failed to write the ready line to stdout")?;
+    stdout
+        .flush()
+        .context("failed to flush the ready line to stdout")?;
+    drop(stdout);
+
+    wait_for_stop_signal().await?;
+    tracing::info!("stop signal received, shutting down");
+    emulator.shutdown().await;
+    Ok(())
+}
+
+/// Waits for Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate =
+            signal(SignalKind::terminate()).context("failed to listen for SIGTERM")?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.context("failed to listen for Ctrl-C")?,
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("failed to listen for Ctrl-C")?;
+    Ok(())
+}

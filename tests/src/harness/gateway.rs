@@ -1,0 +1,126 @@
+//! The gateway host, run as its own process with an environment and a
+//! configuration folder that the test controls.
+
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::paths::workspace_binary;
+use super::{wait_ready, watch_output};
+
+/// A running gateway process.
+#[derive(Debug)]
+pub struct Gateway {
+    child: Child,
+    url: String,
+    log: Arc<Mutex<String>>,
+}
+
+/// How a gateway that was expected to fail at start ended.
+#[derive(Debug)]
+pub struct GatewayExit {
+    pub status: ExitStatus,
+    pub stderr: String,
+}
+
+impl Gateway {
+    /// Starts the gateway with exactly `env` (plus `PATH`) and `config_dir`
+    /// as its working directory, on an ephemeral loopback port.
+    pub fn start(env: &[(&str, &str)], config_dir: &Path) -> anyhow::Result<Self> {
+        let mut child = command(env, config_dir)?.spawn()?;
+        let stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+        let (log, ready) = watch_output(stderr, |line| {
+            let start = line.find("listening on http://")? + "listening on ".len();
+            let url: String = line[start..]
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '"')
+                .collect();
+            Some(url)
+        });
+        let url = wait_ready(
+            &mut child,
+            &ready,
+            &log,
+            "the gateway",
+            Duration::from_secs(60),
+        )?;
+        Ok(Self { child, url, log })
+    }
+
+    /// Runs the gateway where it is expected to refuse to start, and returns
+    /// how it exited.
+    pub fn start_expecting_failure(
+        env: &[(&str, &str)],
+        config_dir: &Path,
+    ) -> anyhow::Result<GatewayExit> {
+        let mut child = command(env, config_dir)?.spawn()?;
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            use std::io::Read as _;
+            pipe.read_to_string(&mut stderr)?;
+        }
+        let status = child.wait()?;
+        Ok(GatewayExit { status, stderr })
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Everything the gateway logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|log| log.clone()).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `text`, for up to five seconds, and
+    /// returns the log. The log is read on another thread, so a line written
+    /// just before a response may arrive just after it.
+    pub fn log_after(&self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            if log.contains(text) || std::time::Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> anyhow::Result<ExitStatus> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        Ok(self.child.wait()?)
+    }
+}
+
+fn command(env: &[(&str, &str)], config_dir: &Path) -> anyhow::Result<Command> {
+    let binary = workspace_binary("btp-gateway", "btp-gateway")?;
+    let mut command = Command::new(binary);
+    command
+        .current_dir(config_dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PORT", "0")
+        .env("RUST_LOG", "info,btp_gateway=debug")
+        .env("BTP_GATEWAY_LOG_FORMAT", "text")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    Ok(command)
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
