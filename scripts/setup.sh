@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what building and testing need and what a fresh machine may lack:
+# the wasm32-wasip2 Rust target, Node.js 20 or later with a C++ toolchain
+# (better-sqlite3 compiles from source), and the CAP test service's npm
+# packages. Safe to run again: every step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+apt_install() {
+  if ! command -v apt-get >/dev/null; then
+    log "missing $*, and apt-get is not available: install them and run again"
+    exit 1
+  fi
+  log "installing Debian packages: $*"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+# The toolchain file pins the Rust version; rustup installs it on first use
+# but adds targets only to a toolchain it installs itself.
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  log "adding the wasm32-wasip2 target"
+  rustup target add wasm32-wasip2
+fi
+
+missing=()
+command -v node >/dev/null || missing+=(nodejs npm)
+command -v make >/dev/null || missing+=(make)
+command -v g++ >/dev/null || missing+=(g++)
+command -v python3 >/dev/null || missing+=(python3)
+[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  log "Node.js $(node --version) is too old: @sap/cds 9 needs Node.js 20 or later"
+  exit 1
+fi
+
+# npm ci runs only when package-lock.json changed since the last install.
+cap=tests/cap
+stamp="$cap/node_modules/.installed-from-lock"
+lock_sum=$(sha256sum "$cap/package-lock.json" | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
+  log "installing the CAP test service's npm packages (about a minute: better-sqlite3 compiles)"
+  (cd "$cap" && npm_config_build_from_source=true npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_sum" > "$stamp"
+fi
