@@ -214,7 +214,75 @@ impl GatewayComponent {
     }
 }
 
+/// Returns whether instantiation failed because every pool slot is taken.
 fn is_pool_exhausted(error: &anyhow::Error) -> bool {
-    let text = format!("{error:#}");
-    text.contains("maximum concurrent") || text.contains("limit of") && text.contains("concurrent")
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+            .is_some()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::destination::Resolver;
+    use crate::outbound::HttpClient;
+
+    fn component(limits: Limits) -> GatewayComponent {
+        let client = HttpClient::new().unwrap_or_else(|error| panic!("{error}"));
+        let outbound = Arc::new(Outbound {
+            resolver: Resolver::new(Vec::new(), None, &client),
+            client,
+        });
+        let engine = new_engine(&limits).unwrap_or_else(|error| panic!("{error}"));
+        GatewayComponent::new(&engine, crate::DEFAULT_COMPONENT, outbound, limits)
+            .unwrap_or_else(|error| panic!("{error:#}"))
+    }
+
+    #[tokio::test]
+    async fn full_pool_is_recognised() {
+        let limits = Limits {
+            max_instances: 1,
+            max_memory_bytes: 64 << 20,
+        };
+        let component = component(limits);
+        let engine = component.pre.engine();
+        let state =
+            || InstanceState::new(component.outbound.clone(), HeaderValue::from_static("test"));
+
+        let mut first = Store::new(engine, state());
+        let _held = component
+            .pre
+            .instantiate_async(&mut first)
+            .await
+            .unwrap_or_else(|error| panic!("{error:#}"));
+        let mut second = Store::new(engine, state());
+        let error = component
+            .pre
+            .instantiate_async(&mut second)
+            .await
+            .err()
+            .map(anyhow::Error::from);
+
+        let error = error.unwrap_or_else(|| panic!("a second instance fit into a pool of one"));
+        assert!(is_pool_exhausted(&error), "{error:#}");
+    }
+
+    #[test]
+    fn rejects_bytes_that_are_no_component() {
+        let limits = Limits::default();
+        let client = HttpClient::new().unwrap_or_else(|error| panic!("{error}"));
+        let outbound = Arc::new(Outbound {
+            resolver: Resolver::new(Vec::new(), None, &client),
+            client,
+        });
+        let engine = new_engine(&limits).unwrap_or_else(|error| panic!("{error}"));
+        let error = GatewayComponent::new(&engine, b"not wasm", outbound, limits).err();
+        let message = error.map(|error| format!("{error:#}")).unwrap_or_default();
+        assert!(
+            message.contains("not a valid WebAssembly component"),
+            "{message}"
+        );
+    }
 }
