@@ -261,7 +261,7 @@ async fn token_without_credentials_is_401() -> Result<()> {
 }
 
 #[tokio::test]
-async fn token_with_password_grant_is_400() -> Result<()> {
+async fn token_with_unsupported_grant_is_400() -> Result<()> {
     let emulator = start_with(vec![], vec![]).await?;
     let authorization = basic_header(CLIENT_ID, CLIENT_SECRET);
 
@@ -269,7 +269,7 @@ async fn token_with_password_grant_is_400() -> Result<()> {
         Method::POST,
         &emulator.token_url(),
         &[("content-type", FORM), ("authorization", &authorization)],
-        "grant_type=password&username=alice&password=pw",
+        "grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code=x",
     )
     .await?;
 
@@ -689,6 +689,8 @@ async fn counters_count_every_request() -> Result<()> {
     let expected = EmulatorStats {
         token_requests: 2,
         destination_lookups: 3,
+        client_credentials_grants: 1,
+        ..EmulatorStats::default()
     };
     assert_eq!(emulator.stats(), expected);
     let served = send(
@@ -699,10 +701,10 @@ async fn counters_count_every_request() -> Result<()> {
     )
     .await?;
     assert_eq!(served.status, StatusCode::OK);
-    assert_eq!(
-        served.body,
-        json!({"token_requests": 2, "destination_lookups": 3})
-    );
+    assert_eq!(served.body["token_requests"], 2);
+    assert_eq!(served.body["destination_lookups"], 3);
+    assert_eq!(served.body["client_credentials_grants"], 1);
+    assert_eq!(served.body["password_grants"], 0);
     Ok(())
 }
 
@@ -773,8 +775,8 @@ fn invalid_configs_are_rejected() -> Result<()> {
         ),
         (
             "unsupported authentication",
-            json!({"instance_destinations": [destination(json!({"Authentication": "PrincipalPropagation"}))]}),
-            "PrincipalPropagation",
+            json!({"instance_destinations": [destination(json!({"Authentication": "SAMLAssertion"}))]}),
+            "SAMLAssertion",
         ),
         (
             "basic without password",

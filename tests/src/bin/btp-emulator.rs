@@ -1,8 +1,11 @@
-//! Serves the SAP BTP Destination service and XSUAA emulator from a JSON
-//! config file, for the local demo and for tests that need a separate process.
+//! Serves the SAP BTP Destination service, XSUAA and Connectivity proxy
+//! emulator from a JSON config file, for the local demo and for tests that
+//! need a separate process.
 //!
 //! When the server is ready, the binary prints exactly one line to stdout,
-//! `{"listening":"http://127.0.0.1:PORT"}`, so that a script can read the URL.
+//! `{"listening":"http://127.0.0.1:PORT","connectivity_proxy":"http://127.0.0.1:PORT","certurl":null}`,
+//! so that a script can read the URLs (`certurl` is a URL only with
+//! `certurl` in the config).
 //! Logs go to stderr (filter with `RUST_LOG`). SIGTERM or Ctrl-C stops it.
 //! The config format is documented in `btp_gateway_tests::emulator`.
 
@@ -10,11 +13,12 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use btp_gateway_tests::emulator::{Emulator, EmulatorConfig};
+use btp_gateway_tests::emulator::{Emulator, EmulatorConfig, EmulatorPorts};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-/// Emulator of the SAP BTP Destination service and XSUAA token endpoint on 127.0.0.1.
+/// Emulator of the SAP BTP Destination service, XSUAA token endpoint and
+/// Connectivity proxy on 127.0.0.1.
 #[derive(Debug, Parser)]
 #[command(name = "btp-emulator", version)]
 struct Args {
@@ -25,6 +29,15 @@ struct Args {
     /// TCP port to listen on at 127.0.0.1 (0 lets the operating system pick one).
     #[arg(long, value_name = "N", default_value_t = 0)]
     port: u16,
+
+    /// TCP port of the connectivity proxy at 127.0.0.1 (0 lets the operating system pick one).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    proxy_port: u16,
+
+    /// TCP port of the mutual-TLS token endpoint at 127.0.0.1, used only with
+    /// `certurl` in the config (0 lets the operating system pick one).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    certurl_port: u16,
 }
 
 #[tokio::main]
@@ -38,9 +51,18 @@ async fn main() -> anyhow::Result<()> {
         .init();
 
     let config = EmulatorConfig::from_json_file(&args.config)?;
-    let emulator = Emulator::start_on_port(config, args.port).await?;
+    let ports = EmulatorPorts {
+        http: args.port,
+        connectivity_proxy: args.proxy_port,
+        certurl: args.certurl_port,
+    };
+    let emulator = Emulator::start_with_ports(config, ports).await?;
 
-    let ready_line = serde_json::json!({ "listening": emulator.url() });
+    let ready_line = serde_json::json!({
+        "listening": emulator.url(),
+        "connectivity_proxy": emulator.connectivity_proxy_url(),
+        "certurl": emulator.certurl(),
+    });
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{ready_line}").context("failed to write the ready line to stdout")?;
     stdout

@@ -1,32 +1,58 @@
-//! Access tokens issued by the emulated XSUAA: JWT-shaped strings and the
-//! registry the emulator checks them against.
+//! Access tokens issued by the emulated XSUAA: the claims of client and user
+//! tokens, RS256 signing, and the check that a bearer token is one of ours.
 //!
-//! The tokens look like XSUAA tokens (header, claims and signature in base64url),
-//! but the signature is random bytes, so no key verifies them. The emulator
-//! accepts a bearer token only if it issued the token and the token has not
-//! expired.
+//! Tokens are JWTs signed with the emulator's RSA key, with the header
+//! `{"alg":"RS256","typ":"JWT","kid":...,"jku":"<url>/token_keys"}` and the
+//! claims XSUAA writes (`iss`, `zid`, `ext_attr`, `cid`, `client_id`, `azp`,
+//! `aud`, `scope`, `grant_type`, `iat`, `exp`, `jti`, and for user tokens the
+//! identity claims). The emulator accepts a bearer token if its signature
+//! verifies with the emulator's key, its issuer is this emulator and it has
+//! not expired. Revocation, `rev_sig`, role collections and scope checks are
+//! not emulated.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::json;
+use serde_json::{Value, json};
 
-/// Scope granted in every issued token. The emulator has no per-client
-/// authorities, so it grants only this UAA default scope.
+use super::signing_key::{JwtError, TokenSigner};
+use super::users::UserIdentity;
+
+/// Scope granted in every client-credentials token. The emulator has no
+/// per-client authorities, so it grants only this UAA default scope.
 pub(crate) const CLIENT_CREDENTIALS_SCOPE: &str = "uaa.resource";
 
-/// Facts about one token request that end up in the token's claims.
+/// OAuth grant types, as sent in `grant_type` and written to the claim of
+/// the same name.
+pub(crate) mod grant_type {
+    pub(crate) const CLIENT_CREDENTIALS: &str = "client_credentials";
+    pub(crate) const PASSWORD: &str = "password";
+    pub(crate) const REFRESH_TOKEN: &str = "refresh_token";
+    pub(crate) const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+    pub(crate) const SAML2_BEARER: &str = "urn:ietf:params:oauth:grant-type:saml2-bearer";
+    /// Grant type of tokens from a browser login through the approuter.
+    pub(crate) const AUTHORIZATION_CODE: &str = "authorization_code";
+}
+
+/// Path of the key set, relative to the emulator's base URL.
+pub(crate) const TOKEN_KEYS_PATH: &str = "/token_keys";
+
+/// Path of the token endpoint, relative to the emulator's base URL. It is
+/// also the `iss` of every token.
+pub(crate) const TOKEN_PATH: &str = "/oauth/token";
+
+/// Everything that goes into the claims of one token.
 #[derive(Debug)]
-pub(crate) struct TokenRequest<'a> {
+pub(crate) struct TokenClaims<'a> {
     pub client_id: &'a str,
+    pub grant_type: &'a str,
     pub zone_id: &'a str,
-    pub subaccount_id: &'a str,
-    pub identity_zone: &'a str,
-    /// Emulator base URL, used for `iss` and the `jku` header.
-    pub issuer_base_url: &'a str,
+    /// Subdomain of the zone, written to `ext_attr.zdn`.
+    pub subdomain: &'a str,
+    pub scopes: &'a [String],
+    pub audience: &'a [String],
+    /// The user of a user token, `None` for a client token.
+    pub user: Option<&'a UserIdentity>,
     pub lifetime: Duration,
 }
 
@@ -37,125 +63,145 @@ pub(crate) struct IssuedToken {
     pub jti: String,
 }
 
-/// Creates a JWT-shaped access token with the claims XSUAA puts into a
-/// client-credentials token.
-pub(crate) fn mint_access_token(request: &TokenRequest<'_>) -> IssuedToken {
-    let jti = uuid::Uuid::new_v4().simple().to_string();
-    let issued_at = SystemTime::now()
+/// Returns the current time in whole seconds since the Unix epoch.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |since_epoch| since_epoch.as_secs());
+        .map_or(0, |since_epoch| since_epoch.as_secs())
+}
+
+/// Creates and signs an access token. `issuer_base_url` is the emulator's
+/// base URL, from which `iss` and the `jku` header are built.
+pub(crate) fn mint_access_token(
+    signer: &TokenSigner,
+    issuer_base_url: &str,
+    request: &TokenClaims<'_>,
+) -> IssuedToken {
+    let jti = uuid::Uuid::new_v4().simple().to_string();
+    let issued_at = unix_now();
     let expires_at = issued_at.saturating_add(request.lifetime.as_secs());
 
-    let header = json!({
-        "alg": "RS256",
-        "jku": format!("{}/token_keys", request.issuer_base_url),
-        "kid": "btp-emulator",
-        "typ": "JWT",
-    });
-    let claims = json!({
+    let mut claims = json!({
         "jti": jti,
         "ext_attr": {
             "enhancer": "XSUAA",
-            "subaccountid": request.subaccount_id,
-            "zdn": request.identity_zone,
+            "subaccountid": request.zone_id,
+            "zdn": request.subdomain,
         },
         "sub": request.client_id,
-        "authorities": [CLIENT_CREDENTIALS_SCOPE],
-        "scope": [CLIENT_CREDENTIALS_SCOPE],
+        "scope": request.scopes,
         "client_id": request.client_id,
         "cid": request.client_id,
         "azp": request.client_id,
-        "grant_type": "client_credentials",
+        "grant_type": request.grant_type,
         "iat": issued_at,
         "exp": expires_at,
-        "iss": format!("{}/oauth/token", request.issuer_base_url),
+        "iss": format!("{issuer_base_url}{TOKEN_PATH}"),
         "zid": request.zone_id,
-        "aud": [],
+        "aud": request.audience,
     });
+    match request.user {
+        Some(user) => {
+            user.add_claims(&mut claims);
+            claims["auth_time"] = json!(issued_at);
+        }
+        // Client tokens list their granted scopes as authorities too.
+        None => claims["authorities"] = json!(request.scopes),
+    }
 
-    // Two v4 UUIDs give 244 random bits. A real RS256 signature is longer,
-    // but nothing verifies this one, so its length does not matter.
-    let mut signature = Vec::with_capacity(32);
-    signature.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-    signature.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-
-    let access_token = format!(
-        "{}.{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string()),
-        URL_SAFE_NO_PAD.encode(signature),
-    );
+    let access_token = signer.sign_jwt(&format!("{issuer_base_url}{TOKEN_KEYS_PATH}"), &claims);
     IssuedToken { access_token, jti }
 }
 
-/// Result of checking a bearer token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TokenStatus {
-    Valid,
-    /// Issued here but past its lifetime.
+/// A bearer token that this emulator issued and that has not expired.
+#[derive(Debug, Clone)]
+pub(crate) struct VerifiedToken {
+    /// The token as sent.
+    pub encoded: String,
+    pub client_id: String,
+    pub zone_id: String,
+    pub scopes: Vec<String>,
+    /// The user of a user token, `None` for a client token.
+    pub user: Option<UserIdentity>,
+}
+
+/// Reason why a bearer token is not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TokenRejection {
+    /// The signature, format or key id is wrong: not a token of this emulator.
+    NotIssuedHere(JwtError),
+    /// Signed with this emulator's key but with another issuer.
+    WrongIssuer(String),
+    /// A claim the emulator relies on is missing.
+    MissingClaim(&'static str),
     Expired,
-    /// Never issued here, or expired and already removed.
-    Unknown,
 }
 
-/// Tokens issued by this emulator with the instant each one expires.
-#[derive(Debug, Default)]
-pub(crate) struct IssuedTokens {
-    expiry_by_token: Mutex<HashMap<String, Instant>>,
-}
-
-/// How long an expired token stays in the registry, so that a request with it
-/// gets the clearer "expired" message instead of "unknown".
-const EXPIRED_TOKEN_RETENTION: Duration = Duration::from_secs(600);
-
-impl IssuedTokens {
-    /// Records a token valid for `lifetime` from now, and drops tokens that
-    /// expired more than [`EXPIRED_TOKEN_RETENTION`] ago so that the registry
-    /// does not grow without bound.
-    pub(crate) fn insert(&self, token: String, lifetime: Duration) {
-        let now = Instant::now();
-        // A poisoned lock only means that another request panicked while
-        // holding it. The map is still consistent, so keep using it.
-        let mut expiry_by_token = self
-            .expiry_by_token
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        expiry_by_token.retain(|_, expires_at| {
-            now.saturating_duration_since(*expires_at) < EXPIRED_TOKEN_RETENTION
-        });
-        expiry_by_token.insert(token, now + lifetime);
-    }
-
-    /// Checks whether `token` was issued here and is still valid.
-    pub(crate) fn check(&self, token: &str) -> TokenStatus {
-        let expiry_by_token = self
-            .expiry_by_token
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        match expiry_by_token.get(token) {
-            None => TokenStatus::Unknown,
-            Some(expires_at) if Instant::now() < *expires_at => TokenStatus::Valid,
-            Some(_) => TokenStatus::Expired,
+impl fmt::Display for TokenRejection {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenRejection::NotIssuedHere(error) => {
+                write!(
+                    formatter,
+                    "Access token was not issued by this emulator: {error}"
+                )
+            }
+            TokenRejection::WrongIssuer(issuer) => {
+                write!(
+                    formatter,
+                    "Access token has the issuer {issuer:?}, not this emulator"
+                )
+            }
+            TokenRejection::MissingClaim(claim) => {
+                write!(formatter, "Access token lacks the claim {claim:?}")
+            }
+            TokenRejection::Expired => formatter.write_str("Access token has expired"),
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Verifies a bearer token: signature, issuer and expiry.
+pub(crate) fn verify_access_token(
+    signer: &TokenSigner,
+    issuer_base_url: &str,
+    token: &str,
+) -> Result<VerifiedToken, TokenRejection> {
+    let claims = signer
+        .verify_jwt(token)
+        .map_err(TokenRejection::NotIssuedHere)?;
 
-    #[test]
-    fn zero_lifetime_token_is_expired() {
-        let tokens = IssuedTokens::default();
-        tokens.insert("a".to_owned(), Duration::ZERO);
-        assert_eq!(tokens.check("a"), TokenStatus::Expired);
+    let issuer = claims["iss"].as_str().unwrap_or_default();
+    if issuer != format!("{issuer_base_url}{TOKEN_PATH}") {
+        return Err(TokenRejection::WrongIssuer(issuer.to_owned()));
     }
+    let expires_at = claims["exp"]
+        .as_u64()
+        .ok_or(TokenRejection::MissingClaim("exp"))?;
+    if unix_now() >= expires_at {
+        return Err(TokenRejection::Expired);
+    }
+    let text_claim = |claim: &'static str| {
+        claims[claim]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or(TokenRejection::MissingClaim(claim))
+    };
+    let scopes = claims["scope"]
+        .as_array()
+        .map(|scopes| {
+            scopes
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
 
-    #[test]
-    fn registry_checks_known_and_unknown_tokens() {
-        let tokens = IssuedTokens::default();
-        tokens.insert("a".to_owned(), Duration::from_secs(60));
-        assert_eq!(tokens.check("a"), TokenStatus::Valid);
-        assert_eq!(tokens.check("b"), TokenStatus::Unknown);
-    }
+    Ok(VerifiedToken {
+        encoded: token.trim().to_owned(),
+        client_id: text_claim("client_id")?,
+        zone_id: text_claim("zid")?,
+        scopes,
+        user: UserIdentity::from_claims(&claims),
+    })
 }

@@ -45,6 +45,10 @@ impl fmt::Display for DestinationLevel {
     }
 }
 
+/// Property that names the key store of a `ClientCertificateAuthentication`
+/// destination among the configured certificates.
+pub const KEY_STORE_LOCATION: &str = "KeyStoreLocation";
+
 /// Value of a destination's `Authentication` property that the emulator
 /// supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,14 +60,44 @@ pub enum Authentication {
     /// `clientId` and `clientSecret`, exchanged at `tokenServiceURL` for a
     /// bearer token on every lookup.
     OAuth2ClientCredentials,
+    /// `User` and `Password` of a technical user, exchanged with the password
+    /// grant at `tokenServiceURL`.
+    OAuth2Password,
+    /// The caller's `X-refresh-token`, exchanged with the refresh token grant.
+    OAuth2RefreshToken,
+    /// The caller's user token, exchanged with the JWT bearer grant.
+    OAuth2JWTBearer,
+    /// The caller's user token, exchanged with the JWT bearer grant (the
+    /// grant XSUAA uses for user token exchange).
+    OAuth2UserTokenExchange,
+    /// A SAML assertion for the caller's user, built by the service and
+    /// exchanged with the SAML 2.0 bearer grant.
+    OAuth2SAMLBearerAssertion,
+    /// A client-credentials token sent to the Connectivity proxy in
+    /// `SAP-Connectivity-Technical-Authentication`; needs `ProxyType` `OnPremise`.
+    OAuth2TechnicalUserPropagation,
+    /// No auth token: the caller sends its user token to the Connectivity
+    /// proxy itself; needs `ProxyType` `OnPremise`.
+    PrincipalPropagation,
+    /// No auth token: the response carries the key store named by
+    /// `KeyStoreLocation` in `certificates`.
+    ClientCertificateAuthentication,
 }
 
 impl Authentication {
     /// Every supported value, in the spelling the Destination service uses.
-    pub const ALL: [Authentication; 3] = [
+    pub const ALL: [Authentication; 11] = [
         Authentication::NoAuthentication,
         Authentication::BasicAuthentication,
         Authentication::OAuth2ClientCredentials,
+        Authentication::OAuth2Password,
+        Authentication::OAuth2RefreshToken,
+        Authentication::OAuth2JWTBearer,
+        Authentication::OAuth2UserTokenExchange,
+        Authentication::OAuth2SAMLBearerAssertion,
+        Authentication::OAuth2TechnicalUserPropagation,
+        Authentication::PrincipalPropagation,
+        Authentication::ClientCertificateAuthentication,
     ];
 
     /// Returns the property value that selects this authentication type.
@@ -72,6 +106,14 @@ impl Authentication {
             Authentication::NoAuthentication => "NoAuthentication",
             Authentication::BasicAuthentication => "BasicAuthentication",
             Authentication::OAuth2ClientCredentials => "OAuth2ClientCredentials",
+            Authentication::OAuth2Password => "OAuth2Password",
+            Authentication::OAuth2RefreshToken => "OAuth2RefreshToken",
+            Authentication::OAuth2JWTBearer => "OAuth2JWTBearer",
+            Authentication::OAuth2UserTokenExchange => "OAuth2UserTokenExchange",
+            Authentication::OAuth2SAMLBearerAssertion => "OAuth2SAMLBearerAssertion",
+            Authentication::OAuth2TechnicalUserPropagation => "OAuth2TechnicalUserPropagation",
+            Authentication::PrincipalPropagation => "PrincipalPropagation",
+            Authentication::ClientCertificateAuthentication => "ClientCertificateAuthentication",
         }
     }
 
@@ -81,15 +123,54 @@ impl Authentication {
         Self::ALL.into_iter().find(|kind| kind.as_str() == value)
     }
 
+    /// Returns the supported values as a comma-separated list, for messages.
+    pub(crate) fn supported_list() -> String {
+        Self::ALL.map(Self::as_str).join(", ")
+    }
+
+    /// Returns whether the type needs the caller's user (from `X-user-token`
+    /// or a user token in `Authorization`).
+    pub fn is_user_based(self) -> bool {
+        matches!(
+            self,
+            Authentication::OAuth2JWTBearer
+                | Authentication::OAuth2UserTokenExchange
+                | Authentication::OAuth2SAMLBearerAssertion
+        )
+    }
+
+    /// Returns whether the type works only through the Cloud Connector.
+    fn requires_on_premise(self) -> bool {
+        matches!(
+            self,
+            Authentication::OAuth2TechnicalUserPropagation | Authentication::PrincipalPropagation
+        )
+    }
+
     /// Properties that a destination with this authentication type must have
     /// in addition to `Name`, `Type`, `URL` and `Authentication`.
     fn required_properties(self) -> &'static [&'static str] {
         match self {
-            Authentication::NoAuthentication => &[],
+            Authentication::NoAuthentication | Authentication::PrincipalPropagation => &[],
             Authentication::BasicAuthentication => &["User", "Password"],
-            Authentication::OAuth2ClientCredentials => {
+            Authentication::OAuth2ClientCredentials
+            | Authentication::OAuth2RefreshToken
+            | Authentication::OAuth2JWTBearer
+            | Authentication::OAuth2UserTokenExchange
+            | Authentication::OAuth2TechnicalUserPropagation => {
                 &["tokenServiceURL", "clientId", "clientSecret"]
             }
+            Authentication::OAuth2Password => &[
+                "tokenServiceURL",
+                "clientId",
+                "clientSecret",
+                "User",
+                "Password",
+            ],
+            Authentication::OAuth2SAMLBearerAssertion => {
+                &["tokenServiceURL", "audience", "clientKey"]
+            }
+            Authentication::ClientCertificateAuthentication => &[KEY_STORE_LOCATION],
         }
     }
 }
@@ -170,6 +251,12 @@ impl Destination {
             .and_then(Authentication::parse)
     }
 
+    /// Returns whether `ProxyType` is `OnPremise`, so that requests go through
+    /// the Connectivity proxy and the Cloud Connector.
+    pub fn is_on_premise(&self) -> bool {
+        self.property("ProxyType") == Some("OnPremise")
+    }
+
     /// Returns all properties, including emulator-only ones.
     pub fn properties(&self) -> &BTreeMap<String, String> {
         &self.properties
@@ -228,6 +315,12 @@ impl Destination {
             if self.property(property).is_none_or(str::is_empty) {
                 return Err(missing(property));
             }
+        }
+        if authentication.requires_on_premise() && !self.is_on_premise() {
+            return Err(ConfigError::OnPremiseRequired {
+                name: self.name().to_owned(),
+                authentication: authentication.as_str(),
+            });
         }
 
         for (key, value) in &self.properties {

@@ -1,6 +1,6 @@
-//! Outbound client-credentials token request that the emulated Destination
-//! service sends to the `tokenServiceURL` of an `OAuth2ClientCredentials`
-//! destination.
+//! Outbound token requests that the emulated Destination service sends to
+//! the `tokenServiceURL` of OAuth2 destinations: client credentials,
+//! password, refresh token, JWT bearer and SAML 2.0 bearer grants.
 //!
 //! The emulator only sends such requests to plain `http://127.0.0.1` URLs,
 //! because it runs beside tests and demos and must never reach another host.
@@ -35,6 +35,78 @@ pub(crate) struct FetchedToken {
     pub token_type: String,
     /// `expires_in` of the token response, if it had one.
     pub expires_in: Option<u64>,
+    /// `scope` of the token response, if it had one.
+    pub scope: Option<String>,
+    /// `refresh_token` of the token response, if it had one.
+    pub refresh_token: Option<String>,
+}
+
+/// Grant of an outbound token request and its grant-specific form fields.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OutboundGrant<'a> {
+    ClientCredentials,
+    Password {
+        username: &'a str,
+        password: &'a str,
+    },
+    RefreshToken {
+        refresh_token: &'a str,
+    },
+    JwtBearer {
+        assertion: &'a str,
+    },
+    Saml2Bearer {
+        assertion: &'a str,
+    },
+}
+
+impl OutboundGrant<'_> {
+    /// Appends `grant_type` and the grant's own fields to a form.
+    fn append_to(&self, form: &mut form_urlencoded::Serializer<'_, String>) {
+        use super::access_token::grant_type;
+        match *self {
+            OutboundGrant::ClientCredentials => {
+                form.append_pair("grant_type", grant_type::CLIENT_CREDENTIALS);
+            }
+            OutboundGrant::Password { username, password } => {
+                form.append_pair("grant_type", grant_type::PASSWORD);
+                form.append_pair("username", username);
+                form.append_pair("password", password);
+            }
+            OutboundGrant::RefreshToken { refresh_token } => {
+                form.append_pair("grant_type", grant_type::REFRESH_TOKEN);
+                form.append_pair("refresh_token", refresh_token);
+            }
+            OutboundGrant::JwtBearer { assertion } => {
+                form.append_pair("grant_type", grant_type::JWT_BEARER);
+                form.append_pair("assertion", assertion);
+            }
+            OutboundGrant::Saml2Bearer { assertion } => {
+                form.append_pair("grant_type", grant_type::SAML2_BEARER);
+                form.append_pair("assertion", assertion);
+            }
+        }
+    }
+}
+
+/// How the emulator authenticates at the token service.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ClientAuthentication<'a> {
+    /// HTTP Basic with client id (or token service user) and secret.
+    Basic { user: &'a str, password: &'a str },
+    /// Only a `client_id` form field, for token services that trust the
+    /// grant itself.
+    ClientIdOnly { client_id: &'a str },
+}
+
+/// One outbound token request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OutboundTokenRequest<'a> {
+    pub token_url: &'a str,
+    pub authentication: ClientAuthentication<'a>,
+    pub grant: OutboundGrant<'a>,
+    /// The `scope` form field, if set.
+    pub scope: Option<&'a str>,
 }
 
 /// Failed token request. The messages end up in the `error` field of the
@@ -51,8 +123,13 @@ pub(crate) enum TokenFetchError {
     Request { url: String, message: String },
     #[error("request to {url} timed out after {} seconds", TOKEN_REQUEST_TIMEOUT.as_secs())]
     TimedOut { url: String },
-    #[error("token service {url} returned HTTP {status}")]
-    Status { url: String, status: StatusCode },
+    #[error("token service {url} returned HTTP {status}{description}")]
+    Status {
+        url: String,
+        status: StatusCode,
+        /// `": "` and the response's `error_description`, or empty.
+        description: String,
+    },
     #[error("token service {url} returned an invalid token response: {message}")]
     InvalidResponse { url: String, message: String },
 }
@@ -65,6 +142,10 @@ struct TokenResponse {
     token_type: Option<String>,
     #[serde(default)]
     expires_in: Option<u64>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
 }
 
 /// HTTP client for token requests. It speaks plain HTTP only, which is all
@@ -82,32 +163,35 @@ impl Default for TokenClient {
 }
 
 impl TokenClient {
-    /// Requests a client-credentials token from `token_url`, authenticating
-    /// with HTTP Basic. `scope`, if set, is sent as the `scope` form field.
+    /// Sends one token request and returns the token of a 200 response.
     pub(crate) async fn fetch(
         &self,
-        token_url: &str,
-        client_id: &str,
-        client_secret: &str,
-        scope: Option<&str>,
+        request: &OutboundTokenRequest<'_>,
     ) -> Result<FetchedToken, TokenFetchError> {
+        let token_url = request.token_url;
         let uri = check_token_url(token_url)?;
 
         let form_body = {
             let mut form = form_urlencoded::Serializer::new(String::new());
-            form.append_pair("grant_type", "client_credentials");
-            if let Some(scope) = scope {
+            request.grant.append_to(&mut form);
+            if let ClientAuthentication::ClientIdOnly { client_id } = request.authentication {
+                form.append_pair("client_id", client_id);
+            }
+            if let Some(scope) = request.scope {
                 form.append_pair("scope", scope);
             }
             form.finish()
         };
-        let basic = STANDARD.encode(format!("{client_id}:{client_secret}"));
-        let request = Request::builder()
+        let mut builder = Request::builder()
             .method(Method::POST)
             .uri(uri)
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(ACCEPT, "application/json")
-            .header(AUTHORIZATION, format!("Basic {basic}"))
+            .header(ACCEPT, "application/json");
+        if let ClientAuthentication::Basic { user, password } = request.authentication {
+            let basic = STANDARD.encode(format!("{user}:{password}"));
+            builder = builder.header(AUTHORIZATION, format!("Basic {basic}"));
+        }
+        let request = builder
             .body(Full::new(Bytes::from(form_body)))
             .map_err(|error| TokenFetchError::Request {
                 url: token_url.to_owned(),
@@ -140,9 +224,15 @@ impl TokenClient {
             })??;
 
         if status != StatusCode::OK {
+            let description = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|error| error["error_description"].as_str().map(str::to_owned))
+                .map(|description| format!(": {description}"))
+                .unwrap_or_default();
             return Err(TokenFetchError::Status {
                 url: token_url.to_owned(),
                 status,
+                description,
             });
         }
         let parsed: TokenResponse =
@@ -154,6 +244,8 @@ impl TokenClient {
             access_token: parsed.access_token,
             token_type: parsed.token_type.unwrap_or_else(|| "bearer".to_owned()),
             expires_in: parsed.expires_in,
+            scope: parsed.scope,
+            refresh_token: parsed.refresh_token,
         })
     }
 }

@@ -1,14 +1,20 @@
-//! `POST /oauth/token`, the XSUAA token endpoint, for the client-credentials
-//! grant only.
+//! `POST /oauth/token`, the XSUAA token endpoint: request checks, client
+//! authentication, zone selection and dispatch to the grants.
 //!
 //! Emulated: client authentication by HTTP Basic or by `client_id` and
-//! `client_secret` form fields (Basic wins when both are present), the success
-//! body and the OAuth error bodies with XSUAA's status codes. Not emulated:
-//! other grant types (password, JWT bearer, refresh), `scope` narrowing,
-//! certificate-based client authentication, and percent-decoding of Basic
-//! credentials: ids and secrets are compared exactly as sent.
+//! `client_secret` form fields (Basic wins when both are present), and on
+//! the mutual-TLS listener by the client's certificate. The `x-zid` header
+//! requests a token for another identity zone (a subscriber tenant). The
+//! grants are `client_credentials`, `password`, `refresh_token`,
+//! `urn:ietf:params:oauth:grant-type:jwt-bearer` and
+//! `urn:ietf:params:oauth:grant-type:saml2-bearer` (see [`grants`](super::grants)).
+//! Errors have the OAuth body `{"error", "error_description"}` with XSUAA's
+//! status codes. Not emulated: `scope` narrowing, per-client grant types and
+//! authorities, `login_hint`, `token_format=opaque`, tenant selection by
+//! subdomain in the host name, and percent-decoding of Basic credentials:
+//! ids and secrets are compared exactly as sent.
 
-use std::time::Duration;
+use std::collections::HashMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -18,154 +24,234 @@ use http::header::{
 };
 use http::{HeaderMap, Method, Request, StatusCode};
 use hyper::body::Incoming;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 use serde_json::json;
 
-use super::access_token::{CLIENT_CREDENTIALS_SCOPE, TokenRequest, mint_access_token};
+use super::access_token::grant_type;
+use super::config::ClientConfig;
+use super::grants::{GrantContext, OAuthError, SelectedZone, TokenResponse};
 use super::http_util::{BodyError, EmulatorResponse, json_response, read_body};
-use super::router::EmulatorState;
+use super::router::{ConnectionInfo, EmulatorState};
+use super::stats::Counter;
+
+/// Header with which XSUAA clients select the identity zone of the token.
+pub(crate) const ZONE_ID_HEADER: &str = "x-zid";
 
 /// Handles one request to `/oauth/token`.
 pub(crate) async fn handle_token_request(
     state: &EmulatorState,
     request: Request<Incoming>,
+    connection: &ConnectionInfo,
 ) -> EmulatorResponse {
     state.counters.count_token_request();
+    if connection.is_certurl() {
+        state.counters.count(Counter::CertUrlTokenRequests);
+    }
 
     if request.method() != Method::POST {
-        let mut response = oauth_error(
+        let mut response = oauth_error(&OAuthError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
-            &format!(
+            format!(
                 "Request method {} is not supported, use POST",
                 request.method()
             ),
-        );
+        ));
         response
             .headers_mut()
             .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
     if !is_form_urlencoded(request.headers()) {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
+        return oauth_error(&OAuthError::invalid_request(
             "Content-Type must be application/x-www-form-urlencoded",
-        );
+        ));
     }
 
     let basic_credentials = match basic_credentials(request.headers()) {
         Ok(credentials) => credentials,
         Err(description) => return unauthorized(description, None),
     };
+    let requested_zone = request
+        .headers()
+        .get(ZONE_ID_HEADER)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).trim().to_owned());
     let body = match read_body(request.into_body()).await {
         Ok(body) => body,
         Err(error @ BodyError::TooLarge) => {
-            return oauth_error(
+            return oauth_error(&OAuthError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request",
-                &error.to_string(),
-            );
+                error.to_string(),
+            ));
         }
         Err(error @ BodyError::Read(_)) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                &error.to_string(),
-            );
+            return oauth_error(&OAuthError::invalid_request(error.to_string()));
         }
     };
     let form = TokenForm::parse(&body);
 
     // The client is authenticated before the grant type is checked, so wrong
     // credentials give 401 even with an unsupported grant type.
-    let Some((client_id, client_secret)) = basic_credentials.or_else(|| form.client_credentials())
-    else {
-        return unauthorized(
-            "Full authentication is required to access this resource",
-            None,
-        );
+    let client = match authenticate_client(state, connection, basic_credentials, &form) {
+        Ok(client) => client,
+        Err((description, client_id)) => return unauthorized(&description, client_id.as_deref()),
     };
-    let authenticated = state
-        .config
-        .client(&client_id)
-        .is_some_and(|client| client.client_secret == client_secret);
-    if !authenticated {
-        return unauthorized("Bad credentials", Some(&client_id));
-    }
 
-    match form.grant_type.as_deref() {
-        Some("client_credentials") => {}
-        Some(grant_type) => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                &format!("Unsupported grant type: {grant_type}"),
-            );
+    let zone = match select_zone(state, client, requested_zone.as_deref()) {
+        Ok(zone) => zone,
+        Err(description) => return unauthorized(&description, Some(&client.client_id)),
+    };
+
+    let context = GrantContext {
+        state,
+        client,
+        zone,
+        form: &form,
+    };
+    let result = match form.field("grant_type") {
+        Some(grant_type::CLIENT_CREDENTIALS) => {
+            state.counters.count(Counter::ClientCredentialsGrants);
+            context.client_credentials()
         }
-        None => {
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "Missing grant type",
-            );
+        Some(grant_type::PASSWORD) => {
+            state.counters.count(Counter::PasswordGrants);
+            context.password()
         }
+        Some(grant_type::REFRESH_TOKEN) => {
+            state.counters.count(Counter::RefreshTokenGrants);
+            context.refresh_token()
+        }
+        Some(grant_type::JWT_BEARER) => {
+            state.counters.count(Counter::JwtBearerGrants);
+            context.jwt_bearer()
+        }
+        Some(grant_type::SAML2_BEARER) => {
+            state.counters.count(Counter::Saml2BearerGrants);
+            context.saml2_bearer()
+        }
+        Some(other) => Err(OAuthError::new(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            format!("Unsupported grant type: {other}"),
+        )),
+        None => Err(OAuthError::invalid_request("Missing grant type")),
+    };
+    match result {
+        Ok(token) => token_response(&token),
+        Err(error) => oauth_error(&error),
     }
-
-    let lifetime = Duration::from_secs(state.config.token_lifetime_seconds);
-    let issued = mint_access_token(&TokenRequest {
-        client_id: &client_id,
-        zone_id: state.config.zone_id_of(&client_id),
-        subaccount_id: &state.config.subaccount_id,
-        identity_zone: &state.config.identity_zone,
-        issuer_base_url: &state.base_url,
-        lifetime,
-    });
-    state.tokens.insert(issued.access_token.clone(), lifetime);
-    tracing::debug!(client_id, jti = issued.jti, "issued access token");
-
-    let mut response = json_response(
-        StatusCode::OK,
-        &json!({
-            "access_token": issued.access_token,
-            "token_type": "bearer",
-            "expires_in": state.config.token_lifetime_seconds,
-            "scope": CLIENT_CREDENTIALS_SCOPE,
-            "jti": issued.jti,
-        }),
-    );
-    // RFC 6749, section 5.1: token responses must not be cached.
-    let headers = response.headers_mut();
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    response
 }
 
-/// Form fields of a token request that the emulator reads.
+/// Form fields of a token request. A repeated field keeps its first value.
 #[derive(Debug, Default)]
-struct TokenForm {
-    grant_type: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
+pub(crate) struct TokenForm {
+    fields: HashMap<String, String>,
 }
 
 impl TokenForm {
-    /// Parses the form body. A repeated field keeps its first value.
     fn parse(body: &Bytes) -> Self {
-        let mut form = Self::default();
+        let mut fields = HashMap::new();
         for (key, value) in form_urlencoded::parse(body) {
-            let slot = match key.as_ref() {
-                "grant_type" => &mut form.grant_type,
-                "client_id" => &mut form.client_id,
-                "client_secret" => &mut form.client_secret,
-                _ => continue,
-            };
-            slot.get_or_insert_with(|| value.into_owned());
+            fields
+                .entry(key.into_owned())
+                .or_insert_with(|| value.into_owned());
         }
-        form
+        Self { fields }
     }
 
-    fn client_credentials(&self) -> Option<(String, String)> {
-        Some((self.client_id.clone()?, self.client_secret.clone()?))
+    /// Returns a field's value, if the form has it.
+    pub(crate) fn field(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
+    }
+}
+
+/// Authenticates the client: by certificate on the mutual-TLS listener, by
+/// secret otherwise. Returns the 401 description and the client id, if one
+/// was sent, on failure.
+fn authenticate_client<'a>(
+    state: &'a EmulatorState,
+    connection: &ConnectionInfo,
+    basic_credentials: Option<(String, String)>,
+    form: &TokenForm,
+) -> Result<&'a ClientConfig, (String, Option<String>)> {
+    if connection.is_certurl() {
+        let client_id = basic_credentials
+            .map(|(client_id, _)| client_id)
+            .or_else(|| form.field("client_id").map(str::to_owned))
+            .ok_or_else(|| {
+                (
+                    "The client_id form field is required with certificate authentication"
+                        .to_owned(),
+                    None,
+                )
+            })?;
+        let Some(presented) = &connection.client_certificate else {
+            return Err((
+                "A client certificate is required at this endpoint".to_owned(),
+                Some(client_id),
+            ));
+        };
+        let matches = state.config.client(&client_id).filter(|client| {
+            client
+                .certificate_pem
+                .as_deref()
+                .and_then(|pem| CertificateDer::from_pem_slice(pem.as_bytes()).ok())
+                .is_some_and(|configured| configured.as_ref() == presented.as_slice())
+        });
+        return matches.ok_or((
+            "Bad credentials: the client certificate does not belong to this client".to_owned(),
+            Some(client_id),
+        ));
+    }
+
+    let form_credentials = || {
+        Some((
+            form.field("client_id")?.to_owned(),
+            form.field("client_secret")?.to_owned(),
+        ))
+    };
+    let Some((client_id, client_secret)) = basic_credentials.or_else(form_credentials) else {
+        return Err((
+            "Full authentication is required to access this resource".to_owned(),
+            None,
+        ));
+    };
+    state
+        .config
+        .client(&client_id)
+        .filter(|client| client.secret_matches(&client_secret))
+        .ok_or(("Bad credentials".to_owned(), Some(client_id)))
+}
+
+/// Picks the zone of the new token: the `x-zid` header if sent, else the
+/// client's own zone. An `x-zid` must name the provider or a tenant.
+///
+/// NOTE: the 401 for an unknown `x-zid` is the emulator's choice. The status
+/// XSUAA sends for a zone that does not exist was not verified.
+fn select_zone(
+    state: &EmulatorState,
+    client: &ClientConfig,
+    requested_zone: Option<&str>,
+) -> Result<SelectedZone, String> {
+    let config = &state.config;
+    match requested_zone.filter(|zone_id| !zone_id.is_empty()) {
+        Some(zone_id) => config
+            .zone(zone_id)
+            .map(|zone| SelectedZone::from_zone(&zone))
+            .ok_or_else(|| format!("Identity zone {zone_id:?} from the x-zid header is not known")),
+        None => {
+            let zone_id = config.zone_id_of(&client.client_id);
+            // A client zone that names no tenant keeps the provider's subdomain.
+            let subdomain = config
+                .zone(zone_id)
+                .map_or(config.identity_zone.as_str(), |zone| zone.subdomain);
+            Ok(SelectedZone {
+                zone_id: zone_id.to_owned(),
+                subdomain: subdomain.to_owned(),
+            })
+        }
     }
 }
 
@@ -206,12 +292,37 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, &'
     Ok(Some((client_id.to_owned(), client_secret.to_owned())))
 }
 
+/// Builds the 200 response of a granted token.
+fn token_response(token: &TokenResponse) -> EmulatorResponse {
+    let mut body = json!({
+        "access_token": token.access_token,
+        "token_type": "bearer",
+        "expires_in": token.expires_in,
+        "scope": token.scopes.join(" "),
+        "jti": token.jti,
+    });
+    if let Some(refresh_token) = &token.refresh_token {
+        body["refresh_token"] = json!(refresh_token);
+    }
+    let mut response = json_response(StatusCode::OK, &body);
+    // RFC 6749, section 5.1: token responses must not be cached.
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
 /// Builds an OAuth error response and logs the rejection.
-fn oauth_error(status: StatusCode, error: &str, description: &str) -> EmulatorResponse {
-    tracing::info!(%status, error, description, "token request rejected");
+fn oauth_error(error: &OAuthError) -> EmulatorResponse {
+    tracing::info!(
+        status = %error.status,
+        error = error.error,
+        description = error.description,
+        "token request rejected"
+    );
     json_response(
-        status,
-        &json!({ "error": error, "error_description": description }),
+        error.status,
+        &json!({ "error": error.error, "error_description": error.description }),
     )
 }
 
