@@ -12,6 +12,7 @@
 //! - [`destination`]: resolving destination names, with the Destination
 //!   service and token caches.
 
+pub mod auth;
 pub mod config;
 mod correlation;
 pub mod destination;

@@ -9,11 +9,12 @@ use anyhow::Context as _;
 use clap::Parser;
 use tokio::net::TcpListener;
 
+use btp_gateway::auth::Authenticator;
 use btp_gateway::config::{Config, ProcessEnv};
 use btp_gateway::destination::Resolver;
 use btp_gateway::engine::{self, GatewayComponent, Limits};
 use btp_gateway::logging::{self, LogFormat};
-use btp_gateway::outbound::{HttpClient, Outbound};
+use btp_gateway::outbound::{Connectivity, HttpClient, Outbound};
 use btp_gateway::server::{self, App};
 
 /// Runs sandboxed OData gateway components on SAP BTP Cloud Foundry.
@@ -86,11 +87,24 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     };
 
     let client = HttpClient::new()?;
+    let provider_zone = config
+        .xsuaa
+        .as_ref()
+        .and_then(|xsuaa| xsuaa.tenant_id.clone());
     let resolver = Resolver::new(
         config.local_destinations,
         config.destination_service.as_ref(),
+        provider_zone,
         &client,
-    );
+    )?;
+    let connectivity = match &config.connectivity {
+        Some(credentials) => Some(Connectivity::new(credentials, &client)?),
+        None => None,
+    };
+    let authenticator = config
+        .xsuaa
+        .clone()
+        .map(|xsuaa| Authenticator::new(xsuaa, client.clone()));
     tracing::info!(
         sources = config.sources.join(", "),
         destination_service = config
@@ -106,7 +120,11 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
             "no Destination service binding and no `destinations` variable: every destination lookup will fail"
         );
     }
-    let outbound = Arc::new(Outbound { resolver, client });
+    let outbound = Arc::new(Outbound {
+        resolver,
+        client,
+        connectivity,
+    });
 
     let component_bytes = match &args.component {
         Some(path) => std::fs::read(path)
@@ -134,7 +152,11 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         "listening on http://{address}"
     );
 
-    server::run(listener, Arc::new(App { component }), shutdown_signal()).await
+    let app = App {
+        component,
+        authenticator,
+    };
+    server::run(listener, Arc::new(app), shutdown_signal()).await
 }
 
 /// Completes on SIGTERM (Cloud Foundry stopping the app) or Ctrl-C.

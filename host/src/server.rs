@@ -21,9 +21,11 @@ use tracing::Instrument as _;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::auth::{AuthError, Authenticator};
 use crate::correlation::correlation_id;
 use crate::engine::{GatewayComponent, GuestError};
-use crate::outbound::CORRELATION_HEADER;
+use crate::outbound::{CORRELATION_HEADER, RequestContext};
+use crate::secret::Secret;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 /// Cloud Foundry sends SIGKILL ten seconds after SIGTERM.
@@ -31,16 +33,23 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
 
 /// Request headers that never reach the guest: the caller's credentials stay
 /// in the host.
-const HEADERS_KEPT_FROM_GUEST: [header::HeaderName; 3] = [
+const HEADERS_KEPT_FROM_GUEST: [header::HeaderName; 4] = [
     header::AUTHORIZATION,
     header::COOKIE,
     header::PROXY_AUTHORIZATION,
+    REFRESH_TOKEN_HEADER,
 ];
+
+/// The header in which a caller passes a refresh token for
+/// `OAuth2RefreshToken` destinations.
+const REFRESH_TOKEN_HEADER: header::HeaderName = header::HeaderName::from_static("x-refresh-token");
 
 /// The state shared by all connections.
 #[derive(Debug)]
 pub struct App {
     pub component: GatewayComponent,
+    /// Validates callers when an xsuaa binding exists.
+    pub authenticator: Option<Authenticator>,
 }
 
 /// Serves `listener` until `shutdown` completes, then lets in-flight
@@ -114,6 +123,19 @@ impl App {
                 return json_response(StatusCode::OK, br#"{"status":"UP"}"#.to_vec());
             }
 
+            let caller = match &self.authenticator {
+                Some(authenticator) => match authenticator.authenticate(request.headers()).await {
+                    Ok(caller) => Some(caller),
+                    Err(error) => return unauthorized(&error, &correlation_text),
+                },
+                None => None,
+            };
+            let refresh_token = request
+                .headers()
+                .get(REFRESH_TOKEN_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .map(Secret::new);
+
             let scheme = forwarded_scheme(&request);
             let headers = request.headers_mut();
             for name in HEADERS_KEPT_FROM_GUEST {
@@ -121,11 +143,12 @@ impl App {
             }
             headers.insert(CORRELATION_HEADER, correlation.clone());
 
-            match self
-                .component
-                .handle(request, scheme, correlation.clone())
-                .await
-            {
+            let context = Arc::new(RequestContext {
+                correlation_id: correlation.clone(),
+                caller,
+                refresh_token,
+            });
+            match self.component.handle(request, scheme, context).await {
                 Ok(response) => response,
                 Err(error) => error_response(&error, &correlation_text),
             }
@@ -198,6 +221,24 @@ fn error_response(error: &GuestError, correlation_id: &str) -> Response<HyperOut
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
+    response
+}
+
+/// Answers 401 to a caller without a valid token, as XSUAA-protected apps
+/// do, and logs why at `info` (a missing token is routine).
+fn unauthorized(error: &AuthError, correlation_id: &str) -> Response<HyperOutgoingBody> {
+    tracing::info!(%error, "rejected an unauthenticated request");
+    let body = serde_json::json!({
+        "error": {
+            "code": "Unauthorized",
+            "message": "this gateway requires an XSUAA access token for this application: send it as Authorization: Bearer <token>",
+            "innererror": { "correlation_id": correlation_id }
+        }
+    });
+    let mut response = json_response(StatusCode::UNAUTHORIZED, body.to_string().into_bytes());
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
 }
 

@@ -6,9 +6,9 @@
 //! `clientId`, `clientSecret`, `sapClient`, `timeout`, `headers`,
 //! `queryParameters`) or the Destination service's property names (`Name`,
 //! `URL`, `User`, `Password`, `Authentication`, `sap-client`,
-//! `URL.headers.*`, ...). Unknown fields and approuter features this host
-//! does not implement are rejected, so a destination never works differently
-//! from what its entry says.
+//! `URL.headers.*`, ...), and the approuter's `forwardAuthToken`. Unknown
+//! fields and approuter features this host does not implement are rejected,
+//! so a destination never works differently from what its entry says.
 
 use serde_json::{Map, Value};
 
@@ -32,6 +32,7 @@ const FIELD_ALIASES: &[(&str, &str)] = &[
     ("proxyType", "ProxyType"),
     ("description", "Description"),
     ("timeout", "timeout"),
+    ("forwardAuthToken", "forwardAuthToken"),
 ];
 
 /// Destination service property names accepted as they are.
@@ -49,6 +50,7 @@ const SERVICE_PROPERTIES: &[&str] = &[
     "ProxyType",
     "Description",
     "timeout",
+    "TrustAll",
 ];
 
 /// Parses the variable's JSON text; `source` names where it came from.
@@ -122,7 +124,7 @@ fn parse_entry(fields: &Map<String, Value>) -> Result<DestinationConfig, String>
                 insert_once(&mut properties, &format!("{prefix}{name}"), value.clone())?;
             }
         } else {
-            return Err(unsupported_field_message(key, value));
+            return Err(unsupported_field_message(key));
         }
     }
 
@@ -146,13 +148,9 @@ fn insert_once(properties: &mut Map<String, Value>, key: &str, value: Value) -> 
     Ok(())
 }
 
-fn unsupported_field_message(key: &str, value: &Value) -> String {
+fn unsupported_field_message(key: &str) -> String {
     match key {
-        "forwardAuthToken" if value == &Value::Bool(false) => {
-            "'forwardAuthToken: false' is the default: remove it".to_owned()
-        }
-        "forwardAuthToken"
-        | "proxyHost"
+        "proxyHost"
         | "proxyPort"
         | "strictSSL"
         | "setXForwardedHeaders"
@@ -162,8 +160,8 @@ fn unsupported_field_message(key: &str, value: &Value) -> String {
         }
         _ => format!(
             "unknown field '{key}': use name, url, authentication, username, password, \
-             tokenServiceUrl, clientId, clientSecret, sapClient, timeout, headers, queryParameters \
-             or Destination service properties"
+             tokenServiceUrl, clientId, clientSecret, sapClient, timeout, forwardAuthToken, \
+             headers, queryParameters or Destination service properties"
         ),
     }
 }
@@ -197,6 +195,10 @@ fn check_local_credentials(config: &DestinationConfig) -> Result<(), String> {
         AuthenticationType::Unsupported(kind) => Err(format!(
             "authentication '{kind}' is not supported in the destinations variable: use \
              NoAuthentication, BasicAuthentication or OAuth2ClientCredentials"
+        )),
+        other => Err(format!(
+            "authentication {other:?} needs the Destination service: in the destinations \
+             variable use NoAuthentication, BasicAuthentication or OAuth2ClientCredentials"
         )),
     }
 }

@@ -13,6 +13,7 @@
 //! file, the position, and the fix. Messages never quote a value, because
 //! values hold credentials.
 
+pub mod credentials;
 mod default_env;
 pub mod destinations;
 mod dotenv;
@@ -26,8 +27,12 @@ use url::Url;
 
 use crate::destination::DestinationConfig;
 use crate::secret::Secret;
+pub use credentials::{
+    ClientAuthentication, ConnectivityCredentials, DestinationServiceCredentials, OAuthClient,
+    XsuaaCredentials,
+};
 pub use env::{Env, LayeredEnv, MapEnv, ProcessEnv};
-pub use vcap::{DestinationServiceCredentials, VcapServices};
+pub use vcap::VcapServices;
 
 /// The port used locally when `PORT` is not set.
 pub const DEFAULT_LOCAL_PORT: u16 = 8080;
@@ -51,6 +56,10 @@ pub struct Config {
     pub on_cloud_foundry: bool,
     /// The Destination service binding, if any.
     pub destination_service: Option<DestinationServiceCredentials>,
+    /// The XSUAA binding, if any: callers must then present its tokens.
+    pub xsuaa: Option<XsuaaCredentials>,
+    /// The Connectivity service binding, for `ProxyType: OnPremise`.
+    pub connectivity: Option<ConnectivityCredentials>,
     /// Destinations from the `destinations` variable.
     pub local_destinations: Vec<DestinationConfig>,
     /// Where each setting came from, for the start-up log. Holds no values.
@@ -77,9 +86,11 @@ pub enum ConfigError {
         reason: String,
     },
     #[error(
-        "VCAP_SERVICES has {} different bindings for the {service} service ({}): unbind all but one",
+        "VCAP_SERVICES has {} different bindings for the {service} service ({}): unbind all but \
+         one, or choose one by name with BTP_GATEWAY_{}_BINDING",
         names.len(),
-        names.join(", ")
+        names.join(", "),
+        service.to_uppercase()
     )]
     AmbiguousBinding { service: String, names: Vec<String> },
     #[error("VCAP_SERVICES: the binding '{binding}' cannot be used: {reason}")]
@@ -128,10 +139,14 @@ impl Config {
         let on_cloud_foundry = layered.var("VCAP_APPLICATION").is_some();
         let listen = listen_address(&layered, on_cloud_foundry)?;
         let vcap = read_vcap_services(&layered)?;
-        let destination_service = match vcap.destination_service()? {
-            Some(credentials) => Some(credentials),
-            None => service_key_from_vars(&layered)?,
-        };
+        let chosen = |service: &str| layered.var(&format!("BTP_GATEWAY_{service}_BINDING"));
+        let destination_service =
+            match vcap.destination_service(chosen("DESTINATION").as_deref())? {
+                Some(credentials) => Some(credentials),
+                None => service_key_from_vars(&layered)?,
+            };
+        let xsuaa = vcap.xsuaa(chosen("XSUAA").as_deref())?;
+        let connectivity = vcap.connectivity(chosen("CONNECTIVITY").as_deref())?;
         let local_destinations = match layered.var_with_source("destinations") {
             Some((text, source)) => destinations::parse(&text, source)?,
             None => Vec::new(),
@@ -141,6 +156,8 @@ impl Config {
             listen,
             on_cloud_foundry,
             destination_service,
+            xsuaa,
+            connectivity,
             local_destinations,
             sources,
         })
@@ -246,9 +263,12 @@ fn service_key_from_vars(
 
     Ok(Some(DestinationServiceCredentials {
         binding_name: format!("service key in {source_name}"),
-        client_id: client_id.0,
-        client_secret: Secret::new(client_secret.0),
-        token_url: parse_url(token_url, "TOKEN_URL")?,
+        client: OAuthClient {
+            client_id: client_id.0,
+            authentication: ClientAuthentication::Secret(Secret::new(client_secret.0)),
+            token_url: parse_url(token_url, "TOKEN_URL")?,
+            uaadomain: None,
+        },
         service_uri,
     }))
 }

@@ -65,7 +65,7 @@ fn dotenv_fills_only_unset_variables() {
     let service = config
         .destination_service
         .unwrap_or_else(|| panic!("no service"));
-    assert_eq!(service.client_id, "from-env");
+    assert_eq!(service.client.client_id, "from-env");
     assert_eq!(service.service_uri.as_str(), "http://127.0.0.1:9/");
     assert_eq!(config.listen.port(), 9000);
 }
@@ -82,7 +82,7 @@ fn vcap_services_wins_over_service_key_variables() {
     let service = config
         .destination_service
         .unwrap_or_else(|| panic!("no service"));
-    assert_eq!(service.client_id, "vcap-client");
+    assert_eq!(service.client.client_id, "vcap-client");
 }
 
 #[test]

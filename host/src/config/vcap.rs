@@ -10,10 +10,11 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use url::Url;
 
 use super::ConfigError;
-use crate::secret::Secret;
+use super::credentials::{
+    ConnectivityCredentials, DestinationServiceCredentials, XsuaaCredentials,
+};
 
 /// One entry of a service's list in `VCAP_SERVICES`. Other fields Cloud
 /// Foundry adds (`binding_guid`, `volume_mounts`, ...) are ignored.
@@ -27,26 +28,13 @@ pub struct ServiceBinding {
     #[serde(default)]
     pub plan: Option<String>,
     #[serde(default)]
-    credentials: serde_json::Value,
+    pub(super) credentials: serde_json::Value,
 }
 
 /// The parsed `VCAP_SERVICES`: service label to bindings.
 #[derive(Debug, Clone, Default)]
 pub struct VcapServices {
     services: BTreeMap<String, Vec<ServiceBinding>>,
-}
-
-/// What a binding to the Destination service provides.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DestinationServiceCredentials {
-    /// The binding's name, for messages.
-    pub binding_name: String,
-    pub client_id: String,
-    pub client_secret: Secret,
-    /// The XSUAA token endpoint (`{url}/oauth/token`).
-    pub token_url: Url,
-    /// The Destination service's REST API root (`uri`).
-    pub service_uri: Url,
 }
 
 impl VcapServices {
@@ -96,92 +84,62 @@ impl VcapServices {
     }
 
     /// Reads the Destination service credentials, if a destination binding
-    /// exists.
+    /// exists. `chosen` picks one of several bindings by name.
     pub fn destination_service(
         &self,
+        chosen: Option<&str>,
     ) -> Result<Option<DestinationServiceCredentials>, ConfigError> {
-        let Some(binding) = self.find("destination")? else {
-            return Ok(None);
+        self.find_chosen("destination", chosen)?
+            .map(ServiceBinding::destination_credentials)
+            .transpose()
+    }
+
+    /// Reads the XSUAA credentials, if an xsuaa binding exists.
+    pub fn xsuaa(&self, chosen: Option<&str>) -> Result<Option<XsuaaCredentials>, ConfigError> {
+        self.find_chosen("xsuaa", chosen)?
+            .map(ServiceBinding::xsuaa_credentials)
+            .transpose()
+    }
+
+    /// Reads the Connectivity service credentials, if a connectivity
+    /// binding exists.
+    pub fn connectivity(
+        &self,
+        chosen: Option<&str>,
+    ) -> Result<Option<ConnectivityCredentials>, ConfigError> {
+        self.find_chosen("connectivity", chosen)?
+            .map(ServiceBinding::connectivity_credentials)
+            .transpose()
+    }
+
+    /// Finds a binding by name when `chosen` is set, else by [`Self::find`].
+    fn find_chosen(
+        &self,
+        label: &str,
+        chosen: Option<&str>,
+    ) -> Result<Option<&ServiceBinding>, ConfigError> {
+        let Some(name) = chosen else {
+            return self.find(label);
         };
-        binding.destination_credentials().map(Some)
-    }
-}
-
-impl ServiceBinding {
-    fn destination_credentials(&self) -> Result<DestinationServiceCredentials, ConfigError> {
-        let credential_type = self
-            .credential("credential-type")
-            .unwrap_or("binding-secret");
-        if credential_type != "binding-secret" && credential_type != "instance-secret" {
-            return Err(ConfigError::InvalidBinding {
-                binding: self.name.clone(),
-                reason: format!(
-                    "credential-type '{credential_type}' is not supported yet: bind the service with \
-                     the default client secret credentials"
-                ),
-            });
-        }
-
-        let client_id = self.required("clientid")?.to_owned();
-        let client_secret = Secret::new(self.required("clientsecret")?);
-        let xsuaa_url = self.url("url")?;
-        let token_url = xsuaa_url
-            .join("oauth/token")
-            .map_err(|_| self.invalid("url", "cannot be joined with oauth/token"))?;
-        let service_uri = self.url("uri")?;
-
-        Ok(DestinationServiceCredentials {
-            binding_name: self.name.clone(),
-            client_id,
-            client_secret,
-            token_url,
-            service_uri,
-        })
-    }
-
-    fn credential(&self, field: &str) -> Option<&str> {
-        self.credentials
-            .get(field)
-            .and_then(serde_json::Value::as_str)
-    }
-
-    fn required(&self, field: &str) -> Result<&str, ConfigError> {
-        self.credential(field)
-            .filter(|value| !value.is_empty())
+        self.services
+            .values()
+            .flatten()
+            .find(|binding| binding.name == name)
+            .map(Some)
             .ok_or_else(|| ConfigError::InvalidBinding {
-                binding: self.name.clone(),
+                binding: name.to_owned(),
                 reason: format!(
-                    "its credentials have no '{field}': recreate the binding or the service key"
+                    "no binding has this name, but it was chosen for the {label} service: \
+                     check the binding names in VCAP_SERVICES"
                 ),
             })
-    }
-
-    /// Reads a URL credential, with a trailing `/` so relative joins append.
-    fn url(&self, field: &str) -> Result<Url, ConfigError> {
-        let text = self.required(field)?;
-        let with_slash = if text.ends_with('/') {
-            text.to_owned()
-        } else {
-            format!("{text}/")
-        };
-        let url = Url::parse(&with_slash).map_err(|_| self.invalid(field, "is not a valid URL"))?;
-        if url.scheme() != "https" && url.scheme() != "http" {
-            return Err(self.invalid(field, "must be an http or https URL"));
-        }
-        Ok(url)
-    }
-
-    fn invalid(&self, field: &str, problem: &str) -> ConfigError {
-        ConfigError::InvalidBinding {
-            binding: self.name.clone(),
-            reason: format!("its credential '{field}' {problem}"),
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::credentials::ClientAuthentication;
 
     fn binding(label: &str, name: &str, tags: &[&str], secret: &str) -> serde_json::Value {
         serde_json::json!({
@@ -205,19 +163,22 @@ mod tests {
     fn finds_by_label_and_builds_urls() {
         let vcap =
             parse(serde_json::json!({ "destination": [binding("destination", "dest", &[], "s")] }));
-        let credentials = vcap.destination_service().ok().flatten();
+        let credentials = vcap.destination_service(None).ok().flatten();
         let Some(credentials) = credentials else {
             panic!("no credentials")
         };
         assert_eq!(
-            credentials.token_url.as_str(),
+            credentials.client.token_url.as_str(),
             "https://sub.authentication.example/oauth/token"
         );
         assert_eq!(
             credentials.service_uri.as_str(),
             "https://destination.example/"
         );
-        assert_eq!(credentials.client_secret.expose(), "s");
+        assert!(matches!(
+            &credentials.client.authentication,
+            ClientAuthentication::Secret(secret) if secret.expose() == "s"
+        ));
     }
 
     #[test]
@@ -270,7 +231,7 @@ mod tests {
         entry["credentials"]["clientsecret"] = serde_json::Value::Null;
         let vcap = parse(serde_json::json!({ "destination": [entry] }));
         let error = vcap
-            .destination_service()
+            .destination_service(None)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::{AuthenticationType, DestinationConfig};
+use super::{AuthenticationType, DestinationConfig, ProxyType};
 use crate::secret::Secret;
 
 /// Parses destination properties. The error message names the property and
@@ -40,12 +40,25 @@ pub(crate) fn parse_properties(
         );
     }
 
-    let authentication = match text("Authentication")?.as_deref() {
-        None | Some("NoAuthentication") => AuthenticationType::NoAuthentication,
-        Some("BasicAuthentication") => AuthenticationType::BasicAuthentication,
-        Some("OAuth2ClientCredentials") => AuthenticationType::OAuth2ClientCredentials,
-        Some(other) => AuthenticationType::Unsupported(other.to_owned()),
+    let authentication = text("Authentication")?
+        .map_or(AuthenticationType::NoAuthentication, |name| {
+            AuthenticationType::parse(&name)
+        });
+    let proxy_type = match text("ProxyType")?.as_deref() {
+        None | Some("Internet") => ProxyType::Internet,
+        Some("OnPremise") => ProxyType::OnPremise,
+        Some(other) => ProxyType::Unsupported(other.to_owned()),
     };
+    let flag = |key: &str| -> Result<bool, String> {
+        match text(key)?.as_deref() {
+            None => Ok(false),
+            Some(flag) if flag.eq_ignore_ascii_case("true") => Ok(true),
+            Some(flag) if flag.eq_ignore_ascii_case("false") => Ok(false),
+            Some(_) => Err(format!("property '{key}' must be true or false")),
+        }
+    };
+    let trust_all = flag("TrustAll")?;
+    let forward_auth_token = flag("forwardAuthToken")?;
 
     let token_service_url =
         match text("tokenServiceURL")? {
@@ -87,7 +100,8 @@ pub(crate) fn parse_properties(
         name,
         url,
         authentication,
-        proxy_type: text("ProxyType")?.unwrap_or_else(|| "Internet".to_owned()),
+        proxy_type,
+        location_id: text("CloudConnectorLocationId")?.filter(|id| !id.is_empty()),
         user: text("User")?,
         password: text("Password")?.map(Secret::new),
         token_service_url,
@@ -97,6 +111,10 @@ pub(crate) fn parse_properties(
         url_headers,
         url_queries,
         timeout,
+        trust_all,
+        key_store_location: text("KeyStoreLocation")?.filter(|location| !location.is_empty()),
+        key_store_password: text("KeyStorePassword")?.map(Secret::new),
+        forward_auth_token,
     })
 }
 
@@ -158,10 +176,31 @@ mod tests {
         let config = parse_properties(&props(serde_json::json!({
             "Name": "A", "URL": "https://x", "Authentication": "SAMLAssertion"
         })));
+        // SAMLAssertion hands a SAML assertion to the client, which this
+        // host does not forward.
         assert!(matches!(
             config.map(|c| c.authentication),
             Ok(AuthenticationType::Unsupported(kind)) if kind == "SAMLAssertion"
         ));
+    }
+
+    #[test]
+    fn on_premise_properties() {
+        let config = parse_properties(&props(serde_json::json!({
+            "Name": "A", "URL": "http://s4.onprem:44300", "ProxyType": "OnPremise",
+            "CloudConnectorLocationId": "LOC1", "Authentication": "PrincipalPropagation",
+            "TrustAll": "TRUE"
+        })));
+        let Ok(config) = config else {
+            panic!("{config:?}")
+        };
+        assert_eq!(config.proxy_type, ProxyType::OnPremise);
+        assert_eq!(config.location_id.as_deref(), Some("LOC1"));
+        assert_eq!(
+            config.authentication,
+            AuthenticationType::PrincipalPropagation
+        );
+        assert!(config.trust_all);
     }
 
     #[test]

@@ -1,5 +1,11 @@
 //! Resolution of a destination name: the `destinations` variable first,
 //! then the Destination service through the cache.
+//!
+//! As the SAP Cloud SDK does with its default "subscriber first" strategy, a
+//! caller from a subscriber tenant gets the subscriber's destination when
+//! one exists, else the provider's. User-based authentication types get the
+//! caller's token as `X-user-token`; tokens issued to a client rather than a
+//! user are never propagated.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,10 +14,11 @@ use base64::Engine as _;
 use http::header;
 
 use super::cache::DestinationCache;
-use super::service::DestinationService;
-use super::token::{ClientCredentials, TokenCache};
+use super::service::{DestinationService, LookupRequest};
+use super::token::TokenCache;
 use super::{AuthHeader, AuthenticationType, DestinationConfig, LookupError, ResolvedDestination};
-use crate::config::DestinationServiceCredentials;
+use crate::auth::Caller;
+use crate::config::{ClientAuthentication, DestinationServiceCredentials, OAuthClient};
 use crate::outbound::HttpClient;
 use crate::secret::Secret;
 
@@ -21,6 +28,8 @@ pub struct Resolver {
     local: HashMap<String, LocalDestination>,
     service: Option<DestinationService>,
     cache: DestinationCache,
+    /// The provider's zone id: callers from it are not subscribers.
+    provider_zone: Option<String>,
 }
 
 /// A destination from the `destinations` variable and, for OAuth types, its
@@ -31,47 +40,113 @@ struct LocalDestination {
     tokens: Option<TokenCache>,
 }
 
+/// Who a destination is resolved for.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Requester<'a> {
+    /// The authenticated caller, if inbound authentication is on.
+    pub caller: Option<&'a Caller>,
+    /// The caller's refresh token, for `OAuth2RefreshToken` destinations.
+    pub refresh_token: Option<&'a Secret>,
+}
+
 impl Resolver {
     pub fn new(
         local: Vec<DestinationConfig>,
         service: Option<&DestinationServiceCredentials>,
+        provider_zone: Option<String>,
         client: &HttpClient,
-    ) -> Self {
-        let local = local
-            .into_iter()
-            .map(|config| {
-                let tokens = oauth_credentials(&config)
-                    .map(|credentials| TokenCache::new(credentials, client.clone()));
-                (config.name.clone(), LocalDestination { config, tokens })
-            })
-            .collect();
-        Self {
-            local,
-            service: service
-                .map(|credentials| DestinationService::new(credentials, client.clone())),
-            cache: DestinationCache::default(),
+    ) -> anyhow::Result<Self> {
+        let mut local_map = HashMap::with_capacity(local.len());
+        for config in local {
+            let tokens = match oauth_client(&config) {
+                Some(oauth) => Some(TokenCache::new(oauth, client)?),
+                None => None,
+            };
+            local_map.insert(config.name.clone(), LocalDestination { config, tokens });
         }
+        let service = match service {
+            Some(credentials) => Some(DestinationService::new(credentials, client.clone())?),
+            None => None,
+        };
+        Ok(Self {
+            local: local_map,
+            service,
+            cache: DestinationCache::default(),
+            provider_zone,
+        })
     }
 
-    /// Resolves a name, case-sensitively.
-    pub async fn resolve(&self, name: &str) -> Result<Arc<ResolvedDestination>, LookupError> {
+    /// Resolves a name, case-sensitively, for a requester.
+    pub async fn resolve(
+        &self,
+        name: &str,
+        requester: Requester<'_>,
+    ) -> Result<Arc<ResolvedDestination>, LookupError> {
         if let Some(local) = self.local.get(name) {
             return resolve_local(local).await.map(Arc::new);
         }
-
         let Some(service) = &self.service else {
             return Err(LookupError::NotFound {
                 name: name.to_owned(),
             });
         };
-        if let Some(cached) = self.cache.get(name) {
+
+        let subscriber = requester
+            .caller
+            .map(|caller| &caller.tenant)
+            .filter(|tenant| Some(&tenant.zone_id) != self.provider_zone.as_ref());
+        let key = (
+            subscriber.map(|tenant| tenant.zone_id.clone()),
+            name.to_owned(),
+        );
+        let user = requester.caller.and_then(|caller| caller.user.as_deref());
+        if let Some(cached) = self.cache.get(&key, user) {
             return Ok(cached);
         }
-        let found = service.find(name).await?;
-        let destination = Arc::new(found.destination);
-        self.cache
-            .insert(name, destination.clone(), found.token_lifetime);
-        Ok(destination)
+
+        // One lookup per tenant and name at a time; the others find the
+        // result in the cache when the first one is done.
+        let flight = self.cache.flight(&key);
+        let _in_flight = flight.lock().await;
+        if let Some(cached) = self.cache.get(&key, user) {
+            return Ok(cached);
+        }
+
+        let user_token = requester
+            .caller
+            .filter(|caller| caller.user.is_some())
+            .map(|caller| &caller.token);
+        let tenants = subscriber.map(Some).into_iter().chain([None]);
+        for tenant in tenants {
+            let request = LookupRequest {
+                tenant,
+                user_token,
+                refresh_token: requester.refresh_token,
+            };
+            let found = match service.find(name, request).await {
+                Ok(found) => found,
+                Err(LookupError::NotFound { .. }) => continue,
+                Err(error) => return Err(error),
+            };
+
+            let destination = Arc::new(found.destination);
+            if found.cacheable {
+                let per_user = destination.config.authentication.is_user_dependent();
+                let cache_user = if per_user { user } else { None };
+                if !per_user || cache_user.is_some() {
+                    self.cache.insert(
+                        key.clone(),
+                        cache_user,
+                        destination.clone(),
+                        found.token_lifetime,
+                    );
+                }
+            }
+            return Ok(destination);
+        }
+        Err(LookupError::NotFound {
+            name: name.to_owned(),
+        })
     }
 
     /// Returns whether a Destination service binding is configured.
@@ -79,7 +154,7 @@ impl Resolver {
         self.service.is_some()
     }
 
-    /// The names of the local destinations, for the start-up log.
+    /// Returns the names of the local destinations, for the start-up log.
     pub fn local_names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.local.keys().map(String::as_str).collect();
         names.sort_unstable();
@@ -89,23 +164,21 @@ impl Resolver {
 
 async fn resolve_local(local: &LocalDestination) -> Result<ResolvedDestination, LookupError> {
     let config = &local.config;
+    let unusable = |reason: String| LookupError::Unusable {
+        name: config.name.clone(),
+        reason,
+    };
     let auth_header = match &config.authentication {
         AuthenticationType::NoAuthentication => None,
-        AuthenticationType::BasicAuthentication => Some(basic_header(config).map_err(
-            |reason| LookupError::Unusable {
-                name: config.name.clone(),
-                reason,
-            },
-        )?),
+        AuthenticationType::BasicAuthentication => Some(basic_header(config).map_err(unusable)?),
         AuthenticationType::OAuth2ClientCredentials => {
             let Some(tokens) = &local.tokens else {
-                return Err(LookupError::Unusable {
-                    name: config.name.clone(),
-                    reason: "tokenServiceUrl, clientId or clientSecret is missing".to_owned(),
-                });
+                return Err(unusable(
+                    "tokenServiceUrl, clientId or clientSecret is missing".to_owned(),
+                ));
             };
             let token = tokens
-                .token()
+                .token(None)
                 .await
                 .map_err(|cause| LookupError::Unavailable {
                     name: config.name.clone(),
@@ -116,16 +189,17 @@ async fn resolve_local(local: &LocalDestination) -> Result<ResolvedDestination, 
                 value: Secret::new(format!("Bearer {}", token.value.expose())),
             })
         }
-        AuthenticationType::Unsupported(kind) => {
-            return Err(LookupError::Unusable {
-                name: config.name.clone(),
-                reason: format!("authentication type '{kind}' is not supported yet"),
-            });
+        other => {
+            return Err(unusable(format!(
+                "authentication type {other:?} needs the Destination service"
+            )));
         }
     };
     Ok(ResolvedDestination {
         config: config.clone(),
         auth_header,
+        client: None,
+        tenant: None,
     })
 }
 
@@ -142,13 +216,14 @@ pub(super) fn basic_header(config: &DestinationConfig) -> Result<AuthHeader, Str
     })
 }
 
-fn oauth_credentials(config: &DestinationConfig) -> Option<ClientCredentials> {
+fn oauth_client(config: &DestinationConfig) -> Option<OAuthClient> {
     if config.authentication != AuthenticationType::OAuth2ClientCredentials {
         return None;
     }
-    Some(ClientCredentials {
-        token_url: config.token_service_url.clone()?,
+    Some(OAuthClient {
         client_id: config.client_id.clone()?,
-        client_secret: config.client_secret.clone()?,
+        authentication: ClientAuthentication::Secret(config.client_secret.clone()?),
+        token_url: config.token_service_url.clone()?,
+        uaadomain: None,
     })
 }

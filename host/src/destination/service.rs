@@ -9,16 +9,22 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
+use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderName, Method, Request, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::token::{ClientCredentials, TokenCache};
-use super::{AuthHeader, AuthenticationType, LookupError, ResolvedDestination, parse_properties};
+use super::token::TokenCache;
+use super::{
+    AuthHeader, AuthenticationType, DestinationConfig, LookupError, ProxyType, ResolvedDestination,
+    parse_properties,
+};
+use crate::auth::Tenant;
 use crate::config::DestinationServiceCredentials;
 use crate::outbound::HttpClient;
+use crate::outbound::tls::{ClientIdentity, client_config};
 use crate::secret::Secret;
 
 /// Time allowed for one find-destination call.
@@ -32,11 +38,25 @@ pub struct DestinationService {
     client: HttpClient,
 }
 
-/// A destination from the service, with how long its auth token lives.
+/// What a lookup sends besides the name: the tenant to ask as, and the
+/// caller's tokens for user-based authentication types.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LookupRequest<'a> {
+    /// The subscriber tenant, or `None` for the provider.
+    pub tenant: Option<&'a Tenant>,
+    /// The caller's JWT, sent as `X-user-token`.
+    pub user_token: Option<&'a Secret>,
+    /// A refresh token for `OAuth2RefreshToken`, sent as `X-refresh-token`.
+    pub refresh_token: Option<&'a Secret>,
+}
+
+/// A destination from the service, with how long its auth token lives and
+/// whether it may be cached.
 #[derive(Debug)]
 pub struct ServiceDestination {
     pub destination: ResolvedDestination,
     pub token_lifetime: Option<Duration>,
+    pub cacheable: bool,
 }
 
 #[derive(Deserialize)]
@@ -45,10 +65,14 @@ struct FindResponse {
     configuration: Map<String, Value>,
     #[serde(rename = "authTokens", default)]
     auth_tokens: Vec<AuthToken>,
+    #[serde(default)]
+    certificates: Vec<Certificate>,
 }
 
 #[derive(Deserialize)]
 struct AuthToken {
+    #[serde(rename = "type", default)]
+    kind: String,
     #[serde(default)]
     http_header: Option<HttpHeader>,
     #[serde(default)]
@@ -63,25 +87,33 @@ struct HttpHeader {
     value: Secret,
 }
 
+#[derive(Deserialize)]
+struct Certificate {
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "Content")]
+    content: Secret,
+}
+
 impl DestinationService {
-    pub fn new(credentials: &DestinationServiceCredentials, client: HttpClient) -> Self {
-        let tokens = TokenCache::new(
-            ClientCredentials {
-                token_url: credentials.token_url.clone(),
-                client_id: credentials.client_id.clone(),
-                client_secret: credentials.client_secret.clone(),
-            },
-            client.clone(),
-        );
-        Self {
+    pub fn new(
+        credentials: &DestinationServiceCredentials,
+        client: HttpClient,
+    ) -> anyhow::Result<Self> {
+        let tokens = TokenCache::new(credentials.client.clone(), &client)?;
+        Ok(Self {
             service_uri: credentials.service_uri.clone(),
             tokens,
             client,
-        }
+        })
     }
 
-    /// Finds a destination by name.
-    pub async fn find(&self, name: &str) -> Result<ServiceDestination, LookupError> {
+    /// Finds a destination by name, as `request.tenant` sees it.
+    pub async fn find(
+        &self,
+        name: &str,
+        request: LookupRequest<'_>,
+    ) -> Result<ServiceDestination, LookupError> {
         let unavailable = |cause: anyhow::Error| LookupError::Unavailable {
             name: name.to_owned(),
             cause,
@@ -89,27 +121,34 @@ impl DestinationService {
 
         let token = self
             .tokens
-            .token()
+            .token(request.tenant)
             .await
             .context("no token for the Destination service")
             .map_err(unavailable)?;
         let url = self.find_url(name).map_err(unavailable)?;
-        let request = Request::builder()
+        let mut builder = Request::builder()
             .method(Method::GET)
             .uri(url.as_str())
             .header(
                 header::AUTHORIZATION,
                 format!("Bearer {}", token.value.expose()),
             )
-            .header(header::ACCEPT, "application/json")
+            .header(header::ACCEPT, "application/json");
+        if let Some(user_token) = request.user_token {
+            builder = builder.header("x-user-token", user_token.expose());
+        }
+        if let Some(refresh_token) = request.refresh_token {
+            builder = builder.header("x-refresh-token", refresh_token.expose());
+        }
+        let http_request = builder
             .body(Bytes::new())
-            .context("the Destination service URI is not a valid request URI")
+            .context("the Destination service URI or a token is not valid in a request")
             .map_err(unavailable)?;
 
         let service_host = self.service_uri.host_str().unwrap_or_default().to_owned();
         let (status, body) = self
             .client
-            .send_small(request, LOOKUP_TIMEOUT)
+            .send_small(http_request, LOOKUP_TIMEOUT)
             .await
             .with_context(|| format!("Destination service {service_host} did not answer"))
             .map_err(unavailable)?;
@@ -131,7 +170,9 @@ impl DestinationService {
         let response: FindResponse = serde_json::from_slice(&body)
             .context("the Destination service response has no destinationConfiguration")
             .map_err(unavailable)?;
-        destination_from_response(name, response)
+        let mut found = destination_from_response(name, response, request.user_token.is_some())?;
+        found.destination.tenant = request.tenant.cloned();
+        Ok(found)
     }
 
     fn find_url(&self, name: &str) -> anyhow::Result<Url> {
@@ -150,6 +191,7 @@ impl DestinationService {
 fn destination_from_response(
     name: &str,
     response: FindResponse,
+    has_user: bool,
 ) -> Result<ServiceDestination, LookupError> {
     let unusable = |reason: String| LookupError::Unusable {
         name: name.to_owned(),
@@ -157,10 +199,9 @@ fn destination_from_response(
     };
     let config = parse_properties(&response.configuration).map_err(unusable)?;
 
-    if config.proxy_type != "Internet" {
+    if let ProxyType::Unsupported(kind) = &config.proxy_type {
         return Err(unusable(format!(
-            "ProxyType '{}' is not supported yet",
-            config.proxy_type
+            "ProxyType '{kind}' is not supported: use Internet or OnPremise"
         )));
     }
 
@@ -169,10 +210,24 @@ fn destination_from_response(
         .iter()
         .find(|token| token.error.is_none() && token.http_header.is_some());
     let (auth_header, token_lifetime) = match (&config.authentication, usable) {
-        (AuthenticationType::NoAuthentication, _) => (None, None),
+        (
+            AuthenticationType::NoAuthentication
+            | AuthenticationType::ClientCertificateAuthentication,
+            _,
+        ) => (None, None),
+        (AuthenticationType::PrincipalPropagation, _) => {
+            if !has_user {
+                return Err(unusable(
+                    "PrincipalPropagation needs a logged-in user: call the gateway with a user's \
+                     XSUAA token"
+                        .to_owned(),
+                ));
+            }
+            (None, None)
+        }
         (AuthenticationType::Unsupported(kind), _) => {
             return Err(unusable(format!(
-                "authentication type '{kind}' is not supported yet"
+                "authentication type '{kind}' is not supported"
             )));
         }
         (_, Some(token)) => {
@@ -206,13 +261,73 @@ fn destination_from_response(
         }
     };
 
+    let client = tls_client(&config, &response.certificates).map_err(unusable)?;
+    // A SAML assertion is meant for one use: it is never cached.
+    let cacheable = !usable.is_some_and(|token| token.kind.eq_ignore_ascii_case("SAML2.0"));
     Ok(ServiceDestination {
         destination: ResolvedDestination {
             config,
             auth_header,
+            client,
+            tenant: None,
         },
         token_lifetime,
+        cacheable,
     })
+}
+
+/// Builds the destination's own TLS client when it presents a client
+/// certificate or trusts every server.
+fn tls_client(
+    config: &DestinationConfig,
+    certificates: &[Certificate],
+) -> Result<Option<HttpClient>, String> {
+    let identity = if config.authentication == AuthenticationType::ClientCertificateAuthentication {
+        let location = config
+            .key_store_location
+            .as_deref()
+            .ok_or("ClientCertificateAuthentication needs the property KeyStoreLocation")?;
+        let certificate = certificates
+            .iter()
+            .find(|certificate| certificate.name == location)
+            .ok_or_else(|| {
+                format!("the Destination service returned no certificate named '{location}'")
+            })?;
+        let password = config
+            .key_store_password
+            .as_ref()
+            .map_or("", Secret::expose);
+        Some(read_key_store(
+            location,
+            certificate.content.expose(),
+            password,
+        )?)
+    } else {
+        None
+    };
+
+    if identity.is_none() && !config.trust_all {
+        return Ok(None);
+    }
+    let tls = client_config(identity, config.trust_all).map_err(|error| format!("{error:#}"))?;
+    HttpClient::with_tls(tls)
+        .map(Some)
+        .map_err(|error| format!("{error:#}"))
+}
+
+/// Reads a key store from the service's base64 `Content`: PKCS#12 for
+/// `.p12` and `.pfx`, else PEM with the certificate chain and the key.
+fn read_key_store(location: &str, content: &str, password: &str) -> Result<ClientIdentity, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(content.trim())
+        .map_err(|_| format!("the certificate '{location}' is not valid base64"))?;
+    let lowercase = location.to_ascii_lowercase();
+    let identity = if lowercase.ends_with(".p12") || lowercase.ends_with(".pfx") {
+        ClientIdentity::from_pkcs12(&bytes, password)
+    } else {
+        ClientIdentity::from_pem(&bytes, &bytes)
+    };
+    identity.map_err(|error| format!("the key store '{location}' cannot be used: {error:#}"))
 }
 
 fn to_auth_header(header: &HttpHeader) -> Result<AuthHeader, String> {
@@ -273,6 +388,7 @@ mod tests {
                       "http_header": { "key": "X-Custom-Auth", "value": "Bearer t" } }
                 ]
             })),
+            false,
         );
         let Ok(found) = found else {
             panic!("{found:?}")
@@ -298,6 +414,7 @@ mod tests {
                 },
                 "authTokens": [{ "type": "", "value": "", "error": "Retrieval of OAuth2 access token failed" }]
             })),
+            false,
         );
         let message = found.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(
@@ -311,24 +428,65 @@ mod tests {
         let found = destination_from_response(
             "d",
             response(serde_json::json!({
-                "destinationConfiguration": { "Name": "d", "URL": "https://x", "Authentication": "PrincipalPropagation" }
+                "destinationConfiguration": { "Name": "d", "URL": "https://x", "Authentication": "SAMLAssertion" }
             })),
+            true,
         );
         assert!(matches!(found, Err(LookupError::Unusable { .. })));
+    }
+
+    #[test]
+    fn principal_propagation_needs_user() {
+        let value = serde_json::json!({
+            "destinationConfiguration": {
+                "Name": "d", "URL": "http://onprem:1", "ProxyType": "OnPremise",
+                "Authentication": "PrincipalPropagation"
+            }
+        });
+        let without = destination_from_response("d", response(value.clone()), false);
+        let message = without.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("needs a logged-in user"), "{message}");
+        assert!(destination_from_response("d", response(value), true).is_ok());
+    }
+
+    #[test]
+    fn saml_assertions_are_not_cacheable() {
+        let found = destination_from_response(
+            "d",
+            response(serde_json::json!({
+                "destinationConfiguration": {
+                    "Name": "d", "URL": "https://x", "Authentication": "OAuth2SAMLBearerAssertion"
+                },
+                "authTokens": [{ "type": "SAML2.0", "value": "PHNhbWw+",
+                                 "http_header": { "key": "Authorization", "value": "SAML2.0 PHNhbWw+" } }]
+            })),
+            true,
+        );
+        assert!(matches!(
+            found,
+            Ok(ServiceDestination {
+                cacheable: false,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn find_url_encodes_name() {
         let credentials = DestinationServiceCredentials {
             binding_name: "b".to_owned(),
-            client_id: "c".to_owned(),
-            client_secret: Secret::new("s"),
-            token_url: Url::parse("http://127.0.0.1:1/oauth/token")
-                .unwrap_or_else(|e| panic!("{e}")),
+            client: crate::config::OAuthClient {
+                client_id: "c".to_owned(),
+                authentication: crate::config::ClientAuthentication::Secret(Secret::new("s")),
+                token_url: Url::parse("http://127.0.0.1:1/oauth/token")
+                    .unwrap_or_else(|e| panic!("{e}")),
+                uaadomain: None,
+            },
             service_uri: Url::parse("http://127.0.0.1:2/").unwrap_or_else(|e| panic!("{e}")),
         };
         let client = HttpClient::new().unwrap_or_else(|e| panic!("{e}"));
-        let service = DestinationService::new(&credentials, client);
+        let service =
+            DestinationService::new(&credentials, client).unwrap_or_else(|e| panic!("{e}"));
         let url = service
             .find_url("My Dest/ä?")
             .map(|u| u.to_string())

@@ -13,7 +13,6 @@ mod state;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use http::HeaderValue;
 use hyper::body::Incoming;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
@@ -22,7 +21,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::outbound::Outbound;
+use crate::outbound::{Outbound, RequestContext};
 pub use state::InstanceState;
 
 /// Resource limits of the instance pool.
@@ -151,9 +150,10 @@ impl GatewayComponent {
         &self,
         request: hyper::Request<Incoming>,
         scheme: Scheme,
-        correlation_id: HeaderValue,
+        context: Arc<RequestContext>,
     ) -> Result<hyper::Response<HyperOutgoingBody>, GuestError> {
-        let state = InstanceState::new(self.outbound.clone(), correlation_id.clone());
+        let correlation_id = context.correlation_id.clone();
+        let state = InstanceState::new(self.outbound.clone(), context);
         let mut store = Store::new(self.pre.engine(), state);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store
@@ -228,12 +228,15 @@ mod tests {
     use super::*;
     use crate::destination::Resolver;
     use crate::outbound::HttpClient;
+    use http::HeaderValue;
 
     fn component(limits: Limits) -> GatewayComponent {
         let client = HttpClient::new().unwrap_or_else(|error| panic!("{error}"));
         let outbound = Arc::new(Outbound {
-            resolver: Resolver::new(Vec::new(), None, &client),
+            resolver: Resolver::new(Vec::new(), None, None, &client)
+                .unwrap_or_else(|error| panic!("{error}")),
             client,
+            connectivity: None,
         });
         let engine = new_engine(&limits).unwrap_or_else(|error| panic!("{error}"));
         GatewayComponent::new(&engine, crate::DEFAULT_COMPONENT, outbound, limits)
@@ -248,8 +251,12 @@ mod tests {
         };
         let component = component(limits);
         let engine = component.pre.engine();
-        let state =
-            || InstanceState::new(component.outbound.clone(), HeaderValue::from_static("test"));
+        let context = Arc::new(RequestContext {
+            correlation_id: HeaderValue::from_static("test"),
+            caller: None,
+            refresh_token: None,
+        });
+        let state = || InstanceState::new(component.outbound.clone(), context.clone());
 
         let mut first = Store::new(engine, state());
         let _held = component
@@ -274,8 +281,10 @@ mod tests {
         let limits = Limits::default();
         let client = HttpClient::new().unwrap_or_else(|error| panic!("{error}"));
         let outbound = Arc::new(Outbound {
-            resolver: Resolver::new(Vec::new(), None, &client),
+            resolver: Resolver::new(Vec::new(), None, None, &client)
+                .unwrap_or_else(|error| panic!("{error}")),
             client,
+            connectivity: None,
         });
         let engine = new_engine(&limits).unwrap_or_else(|error| panic!("{error}"));
         let error = GatewayComponent::new(&engine, b"not wasm", outbound, limits).err();

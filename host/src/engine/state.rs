@@ -1,14 +1,13 @@
 //! The store data of one guest instance: an empty WASI context, the HTTP
-//! context and the outbound hook with this request's correlation id.
+//! context and the outbound hook with this request's context.
 
 use std::sync::Arc;
 
-use http::HeaderValue;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::outbound::{Outbound, OutboundHooks};
+use crate::outbound::{Outbound, OutboundHooks, RequestContext};
 
 /// The store data of one instance, created per request.
 pub struct InstanceState {
@@ -19,7 +18,7 @@ pub struct InstanceState {
 }
 
 impl InstanceState {
-    pub fn new(outbound: Arc<Outbound>, correlation_id: HeaderValue) -> Self {
+    pub fn new(outbound: Arc<Outbound>, context: Arc<RequestContext>) -> Self {
         Self {
             // No arguments, environment, preopened directories or sockets:
             // a standard library that imports `wasi:cli` links, but gets
@@ -27,7 +26,7 @@ impl InstanceState {
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: OutboundHooks::new(outbound, correlation_id),
+            hooks: OutboundHooks::new(outbound, context),
         }
     }
 }

@@ -17,8 +17,8 @@ pub const DESTINATION_AUTHORITY: &str = "destination.invalid";
 pub struct DestinationAddress {
     /// The decoded destination name.
     pub name: String,
-    /// The path and query to request relative to the destination URL,
-    /// starting with `/`, byte for byte as the guest sent them.
+    /// The path and query to request relative to the destination URL, byte
+    /// for byte as the guest sent them: empty, or starting with `/` or `?`.
     pub path_and_query: String,
 }
 
@@ -56,11 +56,7 @@ impl DestinationAddress {
             .map_err(|_| AddressError::InvalidName)?
             .into_owned();
 
-        let path_and_query = if remainder.starts_with('/') {
-            remainder.to_owned()
-        } else {
-            format!("/{remainder}")
-        };
+        let path_and_query = remainder.to_owned();
         Ok(Some(Self {
             name,
             path_and_query,
@@ -92,9 +88,11 @@ mod tests {
     #[test]
     fn root_and_query_only() {
         let root = parse("http://destination.invalid/Dest").ok().flatten();
-        assert_eq!(root.map(|a| a.path_and_query).as_deref(), Some("/"));
+        assert_eq!(root.map(|a| a.path_and_query).as_deref(), Some(""));
+        let slash = parse("http://destination.invalid/Dest/").ok().flatten();
+        assert_eq!(slash.map(|a| a.path_and_query).as_deref(), Some("/"));
         let query = parse("http://destination.invalid/Dest?x=1").ok().flatten();
-        assert_eq!(query.map(|a| a.path_and_query).as_deref(), Some("/?x=1"));
+        assert_eq!(query.map(|a| a.path_and_query).as_deref(), Some("?x=1"));
     }
 
     #[test]

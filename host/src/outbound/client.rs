@@ -1,18 +1,25 @@
-//! The one pooled HTTP client the host sends everything with: requests to
-//! destinations, token requests and Destination service lookups.
+//! Pooled HTTP clients: the default one for requests to destinations, token
+//! requests and Destination service lookups, clients with their own TLS
+//! settings (client certificates, `TrustAll`), and clients that send through
+//! the Connectivity service's on-premise proxy.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
 use wasmtime_wasi_http::WasiBody;
+
+use super::tls;
 
 /// How long to wait for a TCP connection before the attempt fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,33 +36,46 @@ const SMALL_BODY_LIMIT: usize = 1024 * 1024;
 /// A pooled HTTP/1.1 client for `http` and `https` URLs.
 #[derive(Clone, Debug)]
 pub struct HttpClient {
-    inner: Client<HttpsConnector<HttpConnector>, WasiBody>,
+    inner: Inner,
+}
+
+#[derive(Clone, Debug)]
+enum Inner {
+    Direct(Client<HttpsConnector<HttpConnector>, WasiBody>),
+    Proxied(Client<ProxyConnector, WasiBody>),
 }
 
 impl HttpClient {
-    /// Creates a client that trusts the system's certificate authorities,
-    /// or the Mozilla roots bundled in the binary when the system has none
-    /// (as in minimal containers).
+    /// Creates a client that trusts the system's certificate authorities.
     pub fn new() -> anyhow::Result<Self> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        http.set_nodelay(true);
+        Self::with_tls(tls::client_config(None, false)?)
+    }
 
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let builder = match builder.with_native_roots() {
-            Ok(builder) => builder,
-            Err(error) => {
-                tracing::warn!(%error, "no system certificate authorities found: using the bundled Mozilla roots");
-                hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots()
-            }
+    /// Creates a client with its own TLS configuration.
+    pub fn with_tls(config: rustls::ClientConfig) -> anyhow::Result<Self> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http_connector());
+        Ok(Self {
+            inner: Inner::Direct(builder().build(https)),
+        })
+    }
+
+    /// Creates a client that sends every request in absolute form to an
+    /// HTTP proxy, as the Connectivity service's on-premise proxy expects.
+    pub fn through_proxy(host: &str, port: u16) -> anyhow::Result<Self> {
+        let proxy: Uri = format!("http://{host}:{port}")
+            .parse()
+            .with_context(|| format!("'{host}:{port}' is not a valid proxy address"))?;
+        let connector = ProxyConnector {
+            proxy,
+            http: http_connector(),
         };
-        let https = builder.https_or_http().enable_http1().wrap_connector(http);
-
-        let inner = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build(https);
-        Ok(Self { inner })
+        Ok(Self {
+            inner: Inner::Proxied(builder().build(connector)),
+        })
     }
 
     /// Sends a request and returns the response with its body streaming.
@@ -63,7 +83,10 @@ impl HttpClient {
         &self,
         request: Request<WasiBody>,
     ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
-        self.inner.request(request).await
+        match &self.inner {
+            Inner::Direct(client) => client.request(request).await,
+            Inner::Proxied(client) => client.request(request).await,
+        }
     }
 
     /// Sends a request with a small body and reads the whole response body,
@@ -91,5 +114,80 @@ impl HttpClient {
         tokio::time::timeout(timeout, exchange)
             .await
             .with_context(|| format!("no response within {} seconds", timeout.as_secs()))?
+    }
+}
+
+fn http_connector() -> HttpConnector {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    http.set_nodelay(true);
+    http
+}
+
+fn builder() -> hyper_util::client::legacy::Builder {
+    let mut builder = Client::builder(TokioExecutor::new());
+    builder.pool_idle_timeout(POOL_IDLE_TIMEOUT);
+    builder
+}
+
+/// Connects every request to the proxy and marks the connection as proxied,
+/// so the client writes the request target in absolute form.
+#[derive(Clone, Debug)]
+struct ProxyConnector {
+    proxy: Uri,
+    http: HttpConnector,
+}
+
+impl tower_service::Service<Uri> for ProxyConnector {
+    type Response = ProxiedStream;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.http.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, _target: Uri) -> Self::Future {
+        let connecting = self.http.call(self.proxy.clone());
+        Box::pin(async move { Ok(ProxiedStream(connecting.await?)) })
+    }
+}
+
+/// A TCP connection to the proxy.
+#[derive(Debug)]
+struct ProxiedStream(TokioIo<TcpStream>);
+
+impl Connection for ProxiedStream {
+    fn connected(&self) -> Connected {
+        self.0.connected().proxy(true)
+    }
+}
+
+impl hyper::rt::Read for ProxiedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for ProxiedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }

@@ -30,11 +30,25 @@ const GUEST_HEADERS_REMOVED: [HeaderName; 5] = [
     header::FORWARDED,
 ];
 
+const SAP_CLIENT_HEADER: HeaderName = HeaderName::from_static("sap-client");
+
+/// Returns the raw value of the first query parameter called `name`.
+fn query_parameter<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .find_map(|pair| match pair.split_once('=') {
+            Some((key, value)) if key == name => Some(value),
+            _ => None,
+        })
+}
+
 /// The header that carries the correlation id.
 pub const CORRELATION_HEADER: HeaderName = HeaderName::from_static("x-correlationid");
 
 /// Builds the target URI: the destination URL's path joined to the guest's
-/// path with exactly one `/`, the guest's query unchanged, then the
+/// path with exactly one `/` (an empty guest path requests the destination
+/// URL's path as it is, without a trailing `/`), the guest's query unchanged,
+/// then the
 /// destination's `URL.queries.*` and `sap-client` where the guest did not
 /// set them.
 pub fn target_uri(
@@ -50,11 +64,10 @@ pub fn target_uri(
     let base_path = config.url.path().trim_end_matches('/');
     let mut target = String::with_capacity(base_path.len() + path_and_query.len() + 32);
     target.push_str(base_path);
-    target.push_str(if guest_path.is_empty() {
-        "/"
-    } else {
-        guest_path
-    });
+    target.push_str(guest_path);
+    if target.is_empty() {
+        target.push('/');
+    }
 
     let mut query: Vec<String> = Vec::new();
     if let Some(guest_query) = guest_query.filter(|q| !q.is_empty()) {
@@ -109,6 +122,22 @@ pub fn rewrite<B>(
 ) -> Result<(), String> {
     *request.uri_mut() = target;
 
+    // The SAP Cloud SDK sends `sap-client` as a header, the approuter as a
+    // query parameter. Both are sent, unless the request chose another
+    // client in its query.
+    let sap_client = match &destination.config.sap_client {
+        Some(client)
+            if query_parameter(request.uri().query(), "sap-client") == Some(client.as_str()) =>
+        {
+            Some(
+                HeaderValue::try_from(client.as_str()).map_err(|_| {
+                    "the sap-client property is not a valid header value".to_owned()
+                })?,
+            )
+        }
+        _ => None,
+    };
+
     let headers = request.headers_mut();
     for name in GUEST_HEADERS_REMOVED {
         headers.remove(name);
@@ -130,6 +159,9 @@ pub fn rewrite<B>(
         value.set_sensitive(true);
         headers.insert(auth.name.clone(), value);
     }
+    if let Some(value) = sap_client {
+        headers.insert(SAP_CLIENT_HEADER, value);
+    }
     headers.insert(CORRELATION_HEADER, correlation_id.clone());
     Ok(())
 }
@@ -137,26 +169,17 @@ pub fn rewrite<B>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::destination::{AuthenticationType, DestinationConfig};
+    use crate::destination::DestinationConfig;
 
     fn destination(url: &str) -> ResolvedDestination {
         ResolvedDestination {
-            config: DestinationConfig {
-                name: "d".to_owned(),
-                url: url::Url::parse(url).unwrap_or_else(|error| panic!("{error}")),
-                authentication: AuthenticationType::NoAuthentication,
-                proxy_type: "Internet".to_owned(),
-                user: None,
-                password: None,
-                token_service_url: None,
-                client_id: None,
-                client_secret: None,
-                sap_client: None,
-                url_headers: Vec::new(),
-                url_queries: Vec::new(),
-                timeout: None,
-            },
+            config: DestinationConfig::new(
+                "d",
+                url::Url::parse(url).unwrap_or_else(|error| panic!("{error}")),
+            ),
             auth_header: None,
+            client: None,
+            tenant: None,
         }
     }
 
@@ -185,6 +208,15 @@ mod tests {
             target(&destination("https://h/base"), "/"),
             "https://h/base/"
         );
+        assert_eq!(
+            target(&destination("https://h/base/"), ""),
+            "https://h/base"
+        );
+        assert_eq!(target(&destination("https://h"), ""), "https://h/");
+        assert_eq!(
+            target(&destination("https://h/base"), "?a=1"),
+            "https://h/base?a=1"
+        );
     }
 
     #[test]
@@ -204,6 +236,26 @@ mod tests {
             target(&dest, "/E"),
             "http://h/svc/E?sap-language=EN&sap-client=100"
         );
+    }
+
+    #[test]
+    fn sap_client_header_unless_overridden() {
+        let mut dest = destination("http://h/svc");
+        dest.config.sap_client = Some("100".to_owned());
+        let id = HeaderValue::from_static("corr-1");
+        for (path, expected) in [("/E", Some("100")), ("/E?sap-client=200", None)] {
+            let mut request = Request::builder()
+                .uri("http://destination.invalid/d/E")
+                .body(())
+                .unwrap_or_else(|error| panic!("{error}"));
+            let target = target_uri(&dest, path).unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(rewrite(&mut request, &dest, target, &id), Ok(()));
+            let header = request
+                .headers()
+                .get("sap-client")
+                .map(|value| value.to_str().unwrap_or_default());
+            assert_eq!(header, expected, "{path}");
+        }
     }
 
     #[test]

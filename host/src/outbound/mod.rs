@@ -12,6 +12,8 @@
 mod address;
 mod client;
 mod forward;
+mod onpremise;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,10 +22,14 @@ use http::HeaderValue;
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::destination::{LookupError, Resolver};
+use crate::auth::Caller;
+use crate::destination::resolver::Requester;
+use crate::destination::{LookupError, ProxyType, Resolver};
+use crate::secret::Secret;
 pub use address::{DESTINATION_AUTHORITY, DestinationAddress};
 pub use client::HttpClient;
 pub use forward::CORRELATION_HEADER;
+pub use onpremise::Connectivity;
 
 /// How long to wait for a destination's response headers when neither the
 /// destination nor the guest sets a timeout.
@@ -34,13 +40,25 @@ const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Outbound {
     pub resolver: Resolver,
     pub client: HttpClient,
+    /// The Connectivity service, for on-premise destinations.
+    pub connectivity: Option<Connectivity>,
 }
 
-/// The per-instance hook, carrying the request's correlation id.
+/// What the host knows about the request a guest instance serves.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub correlation_id: HeaderValue,
+    /// The authenticated caller, when inbound authentication is on.
+    pub caller: Option<Arc<Caller>>,
+    /// The caller's `x-refresh-token`, for `OAuth2RefreshToken`.
+    pub refresh_token: Option<Secret>,
+}
+
+/// The per-instance hook, carrying the request's context.
 #[derive(Debug)]
 pub struct OutboundHooks {
     outbound: Arc<Outbound>,
-    correlation_id: HeaderValue,
+    context: Arc<RequestContext>,
 }
 
 type SendResult = Result<
@@ -52,11 +70,8 @@ type SendResult = Result<
 >;
 
 impl OutboundHooks {
-    pub fn new(outbound: Arc<Outbound>, correlation_id: HeaderValue) -> Self {
-        Self {
-            outbound,
-            correlation_id,
-        }
+    pub fn new(outbound: Arc<Outbound>, context: Arc<RequestContext>) -> Self {
+        Self { outbound, context }
     }
 }
 
@@ -68,9 +83,9 @@ impl WasiHttpHooks for OutboundHooks {
         _response_error: Box<dyn Future<Output = Result<(), Error>> + Send>,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         let outbound = self.outbound.clone();
-        let correlation_id = self.correlation_id.clone();
+        let context = self.context.clone();
         Box::new(async move {
-            let response = send(&outbound, request, options, &correlation_id).await?;
+            let response = send(&outbound, request, options, &context).await?;
             let done: Box<dyn Future<Output = Result<(), Error>> + Send> =
                 Box::new(async { Ok(()) });
             Ok((response, done))
@@ -82,8 +97,9 @@ async fn send(
     outbound: &Outbound,
     mut request: http::Request<WasiBody>,
     options: Option<RequestOptions>,
-    correlation_id: &HeaderValue,
+    context: &RequestContext,
 ) -> Result<http::Response<WasiBody>, Error> {
+    let correlation_id = &context.correlation_id;
     let correlation = correlation_id.to_str().unwrap_or_default();
     let address = match DestinationAddress::parse(request.uri()) {
         Ok(Some(address)) => address,
@@ -102,9 +118,13 @@ async fn send(
         }
     };
 
+    let requester = Requester {
+        caller: context.caller.as_deref(),
+        refresh_token: context.refresh_token.as_ref(),
+    };
     let destination = outbound
         .resolver
-        .resolve(&address.name)
+        .resolve(&address.name, requester)
         .await
         .map_err(|error| {
             log_lookup_error(&error, correlation);
@@ -123,6 +143,47 @@ async fn send(
         .map_err(|error| unusable(error.to_string()))?;
     forward::rewrite(&mut request, &destination, target, correlation_id).map_err(unusable)?;
 
+    if destination.config.forward_auth_token {
+        let caller = context.caller.as_deref().ok_or_else(|| {
+            unusable(
+                "forwardAuthToken needs inbound authentication: bind an xsuaa instance so that \
+                 callers send a token"
+                    .to_owned(),
+            )
+        })?;
+        let mut value = HeaderValue::try_from(format!("Bearer {}", caller.token.expose()))
+            .map_err(|_| unusable("the caller's token is not a valid header value".to_owned()))?;
+        value.set_sensitive(true);
+        request
+            .headers_mut()
+            .insert(http::header::AUTHORIZATION, value);
+    }
+
+    let client = match &destination.config.proxy_type {
+        ProxyType::OnPremise => {
+            let connectivity = outbound.connectivity.as_ref().ok_or_else(|| {
+                unusable(
+                    "ProxyType OnPremise needs a binding to the Connectivity service".to_owned(),
+                )
+            })?;
+            let headers = connectivity
+                .proxy_headers(&destination, context.caller.as_deref())
+                .await
+                .map_err(|error| {
+                    tracing::error!(
+                        correlation_id = correlation,
+                        destination = %address.name,
+                        error = format!("{error:#}"),
+                        "preparing the request for the Connectivity proxy failed"
+                    );
+                    Error::DestinationUnavailable
+                })?;
+            request.headers_mut().extend(headers);
+            connectivity.client()
+        }
+        _ => destination.client.as_ref().unwrap_or(&outbound.client),
+    };
+
     let timeout = destination
         .config
         .timeout
@@ -130,7 +191,7 @@ async fn send(
         .unwrap_or(DEFAULT_RESPONSE_TIMEOUT);
     let method = request.method().clone();
     let started = Instant::now();
-    let response = match tokio::time::timeout(timeout, outbound.client.send(request)).await {
+    let response = match tokio::time::timeout(timeout, client.send(request)).await {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => {
             tracing::warn!(
