@@ -40,8 +40,8 @@ const PATH_SEGMENT: &AsciiSet = &CONTROLS
 pub struct Route<'a> {
     /// The decoded destination name, case preserved.
     pub destination: String,
-    /// The path and query to request from the destination, starting with `/`,
-    /// exactly as the client sent them.
+    /// The path and query to request from the destination, exactly as the
+    /// client sent them: empty, or starting with `/` or `?`.
     pub service_path_and_query: &'a str,
 }
 
@@ -79,7 +79,7 @@ impl<'a> Route<'a> {
             return Err(RouteError::MissingDestination);
         }
 
-        let service_path_and_query = if remainder.is_empty() { "/" } else { remainder };
+        let service_path_and_query = remainder;
         Ok(Route {
             destination,
             service_path_and_query,
@@ -90,12 +90,7 @@ impl<'a> Route<'a> {
     /// address: the encoded name as the first segment, then the service path.
     pub fn outbound_path_and_query(&self) -> String {
         let name = utf8_percent_encode(&self.destination, PATH_SEGMENT);
-        let rest = self.service_path_and_query;
-        if rest.starts_with('?') {
-            format!("/{name}/{rest}")
-        } else {
-            format!("/{name}{rest}")
-        }
+        format!("/{name}{}", self.service_path_and_query)
     }
 
     /// The service path without the query, used to recognise `$metadata`.
@@ -167,17 +162,18 @@ mod tests {
     }
 
     #[test]
-    fn destination_root_becomes_slash() {
-        assert_eq!(parse("/odata/Dest").service_path_and_query, "/");
+    fn destination_root_keeps_its_form() {
+        assert_eq!(parse("/odata/Dest").service_path_and_query, "");
+        assert_eq!(parse("/odata/Dest").outbound_path_and_query(), "/Dest");
         assert_eq!(parse("/odata/Dest/").service_path_and_query, "/");
-        assert_eq!(parse("/odata/Dest").outbound_path_and_query(), "/Dest/");
+        assert_eq!(parse("/odata/Dest/").outbound_path_and_query(), "/Dest/");
     }
 
     #[test]
     fn destination_root_with_query() {
         let route = parse("/odata/Dest?sap-language=DE");
         assert_eq!(route.service_path_and_query, "?sap-language=DE");
-        assert_eq!(route.outbound_path_and_query(), "/Dest/?sap-language=DE");
+        assert_eq!(route.outbound_path_and_query(), "/Dest?sap-language=DE");
         assert_eq!(route.service_path(), "");
     }
 
