@@ -408,6 +408,29 @@ async fn destination_lookups_are_cached() {
     assert_eq!(stats.token_requests, 1);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn burst_makes_one_lookup() {
+    let stack = Stack::start().await;
+    let url = format!("{}/odata/ECHO_OAUTH/echo/headers", stack.gateway.url());
+    let requests = (0..20).map(|_| {
+        let url = url.clone();
+        tokio::spawn(async move { get(&url, &[]).await })
+    });
+    for request in requests {
+        let response = request
+            .await
+            .unwrap_or_else(|error| panic!("{error}"))
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    }
+
+    let stats = stack.emulator.stats();
+    assert_eq!(stats.destination_lookups, 1);
+    // One token for the gateway, one that the emulator fetched for the
+    // destination's OAuth2 client.
+    assert_eq!(stats.token_requests, 2);
+}
+
 // --- Errors ---
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,11 +9,15 @@ mod cap;
 mod client;
 mod gateway;
 mod paths;
+mod recorder;
+mod tls_backend;
 
 pub use cap::{CAP_PASSWORD, CAP_USER, CapService};
 pub use client::{HttpResponse, get, request};
 pub use gateway::{Gateway, GatewayExit};
 pub use paths::workspace_root;
+pub use recorder::{RecordedRequest, Recorder};
+pub use tls_backend::TlsBackend;
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::Child;
