@@ -54,6 +54,15 @@ pids+=($!)
 emulator_url=$(wait_listening "$work/emulator.log" "the emulator")
 
 sed "s|\${EMULATOR_URL}|$emulator_url|g" local/vcap-services.json > "$work/vcap-services.json"
+PORT="$PORT" VCAP_SERVICES_FILE_PATH="$work/vcap-services.json" \
+  "$target_dir/debug/btp-gateway" --config-dir "$work" &
+pids+=($!)
+for _ in $(seq 1 300); do
+  curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
+  kill -0 "${pids[-1]}" 2>/dev/null || { echo "[run-local] the gateway did not start" >&2; exit 1; }
+  sleep 0.2
+done
+
 cat >&2 <<MSG
 
 [run-local] CAP service:  $cap_url
@@ -66,7 +75,4 @@ Try:
   curl 'http://127.0.0.1:$PORT/odata/CAP_OAUTH_ECHO/echo/headers'
 
 MSG
-PORT="$PORT" VCAP_SERVICES_FILE_PATH="$work/vcap-services.json" \
-  "$target_dir/debug/btp-gateway" --config-dir "$work" &
-pids+=($!)
 wait "${pids[-1]}"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing need and what a fresh machine may lack:
-# the wasm32-wasip2 Rust target, Node.js 20 or later with a C++ toolchain
-# (better-sqlite3 compiles from source), and the CAP test service's npm
-# packages. Safe to run again: every step is skipped when already done.
+# the wasm32-wasip2 Rust target and Node.js 20 or later with a C++ toolchain,
+# because better-sqlite3 compiles from source. Then it installs the npm
+# packages of the CAP test service and of the SAP Cloud SDK comparison. Safe
+# to run again: every step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -32,6 +33,7 @@ command -v node >/dev/null || missing+=(nodejs npm)
 command -v make >/dev/null || missing+=(make)
 command -v g++ >/dev/null || missing+=(g++)
 command -v python3 >/dev/null || missing+=(python3)
+command -v curl >/dev/null || missing+=(curl)
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')
@@ -41,11 +43,17 @@ if [ "$node_major" -lt 20 ]; then
 fi
 
 # npm ci runs only when package-lock.json changed since the last install.
-cap=tests/cap
-stamp="$cap/node_modules/.installed-from-lock"
-lock_sum=$(sha256sum "$cap/package-lock.json" | cut -d' ' -f1)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
-  log "installing the CAP test service's npm packages (about a minute: better-sqlite3 compiles)"
-  (cd "$cap" && npm_config_build_from_source=true npm ci --no-audit --no-fund --loglevel=error)
-  echo "$lock_sum" > "$stamp"
-fi
+npm_ci() {
+  local dir=$1 what=$2
+  local stamp="$dir/node_modules/.installed-from-lock"
+  local lock_sum
+  lock_sum=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
+    log "installing $what"
+    (cd "$dir" && npm_config_build_from_source=true npm ci --no-audit --no-fund --loglevel=error)
+    echo "$lock_sum" > "$stamp"
+  fi
+}
+
+npm_ci tests/cap "the CAP test service's npm packages (about a minute: better-sqlite3 compiles)"
+npm_ci tests/sdk-compare "the SAP Cloud SDK for the comparison test (tests/sdk-compare)"
