@@ -23,7 +23,7 @@ pub struct Claims {
     pub scopes: Vec<String>,
 }
 
-/// Why a token is not accepted. Messages never contain the token.
+/// The reason a token is rejected. Messages never contain the token.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("it is not a JWT")]

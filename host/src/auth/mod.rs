@@ -49,7 +49,7 @@ pub struct Authenticator {
     keys: KeyStore,
 }
 
-/// Why a request was not authenticated.
+/// The reason a request was not authenticated.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     #[error("the request has no bearer token in its Authorization header")]
@@ -81,11 +81,6 @@ impl Authenticator {
             user: claims.user_name.clone(),
             token: Secret::new(token),
         }))
-    }
-
-    /// The provider tenant's zone id, from the binding.
-    pub fn provider_zone(&self) -> Option<&str> {
-        self.xsuaa.tenant_id.as_deref()
     }
 }
 

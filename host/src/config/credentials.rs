@@ -14,7 +14,7 @@ use super::ConfigError;
 use super::vcap::ServiceBinding;
 use crate::secret::Secret;
 
-/// How an OAuth client proves its identity to the token endpoint.
+/// The proof of identity an OAuth client presents to the token endpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientAuthentication {
     /// `client_secret` in the token request.
@@ -41,7 +41,7 @@ pub struct OAuthClient {
     pub uaadomain: Option<String>,
 }
 
-/// What a binding to the Destination service provides.
+/// The credentials of a binding to the Destination service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DestinationServiceCredentials {
     /// The binding's name, for messages.
@@ -51,7 +51,7 @@ pub struct DestinationServiceCredentials {
     pub service_uri: Url,
 }
 
-/// What a binding to XSUAA provides: the data to validate callers' tokens.
+/// The data of a binding to XSUAA that validates callers' tokens.
 #[derive(Debug, Clone, PartialEq)]
 pub struct XsuaaCredentials {
     pub binding_name: String,
@@ -67,7 +67,7 @@ pub struct XsuaaCredentials {
     pub verification_key: Option<String>,
 }
 
-/// What a binding to the Connectivity service provides.
+/// The credentials of a binding to the Connectivity service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConnectivityCredentials {
     pub binding_name: String,

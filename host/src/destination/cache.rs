@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::ResolvedDestination;
 
-/// The longest time a destination is reused without a new lookup.
+/// The maximum time a destination is reused without a new lookup.
 pub const MAX_AGE: Duration = Duration::from_secs(5 * 60);
 
 /// An entry is dropped this long before its auth token expires.
@@ -68,7 +68,7 @@ impl DestinationCache {
     }
 
     /// Returns the lock that lookups of `key` hold, so that only one of a
-    /// burst asks the Destination service.
+    /// burst calls the Destination service.
     pub fn flight(&self, key: &CacheKey) -> Arc<tokio::sync::Mutex<()>> {
         let mut flights = self
             .flights

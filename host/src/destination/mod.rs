@@ -10,6 +10,7 @@
 //! stay in [`Secret`]s.
 
 mod cache;
+mod key_store;
 mod properties;
 pub mod resolver;
 pub mod service;
@@ -75,7 +76,7 @@ impl AuthenticationType {
     }
 }
 
-/// How a destination is reached (`ProxyType`).
+/// The route to a destination (`ProxyType`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProxyType {
     Internet,
@@ -164,10 +165,10 @@ pub struct AuthHeader {
     pub value: Secret,
 }
 
-/// Why a destination name could not be resolved.
+/// The reason a destination name could not be resolved.
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
-    /// No source knows the name.
+    /// No source has a destination with this name.
     #[error("destination '{name}' was not found")]
     NotFound { name: String },
     /// A source failed: the Destination service or a token endpoint was

@@ -40,7 +40,7 @@ struct LocalDestination {
     tokens: Option<TokenCache>,
 }
 
-/// Who a destination is resolved for.
+/// The requester a destination is resolved for.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Requester<'a> {
     /// The authenticated caller, if inbound authentication is on.

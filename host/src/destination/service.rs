@@ -9,22 +9,20 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
-use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderName, Method, Request, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use url::Url;
 
+use super::key_store::{self, Certificate};
 use super::token::TokenCache;
 use super::{
-    AuthHeader, AuthenticationType, DestinationConfig, LookupError, ProxyType, ResolvedDestination,
-    parse_properties,
+    AuthHeader, AuthenticationType, LookupError, ProxyType, ResolvedDestination, parse_properties,
 };
 use crate::auth::Tenant;
 use crate::config::DestinationServiceCredentials;
 use crate::outbound::HttpClient;
-use crate::outbound::tls::{ClientIdentity, client_config};
 use crate::secret::Secret;
 
 /// Time allowed for one find-destination call.
@@ -38,8 +36,8 @@ pub struct DestinationService {
     client: HttpClient,
 }
 
-/// What a lookup sends besides the name: the tenant to ask as, and the
-/// caller's tokens for user-based authentication types.
+/// The parameters of a lookup besides the name: the tenant to ask as, and
+/// the caller's tokens for user-based authentication types.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LookupRequest<'a> {
     /// The subscriber tenant, or `None` for the provider.
@@ -87,14 +85,6 @@ struct HttpHeader {
     value: Secret,
 }
 
-#[derive(Deserialize)]
-struct Certificate {
-    #[serde(rename = "Name")]
-    name: String,
-    #[serde(rename = "Content")]
-    content: Secret,
-}
-
 impl DestinationService {
     pub fn new(
         credentials: &DestinationServiceCredentials,
@@ -108,7 +98,7 @@ impl DestinationService {
         })
     }
 
-    /// Finds a destination by name, as `request.tenant` sees it.
+    /// Finds a destination by name, in the tenant `request.tenant`.
     pub async fn find(
         &self,
         name: &str,
@@ -261,7 +251,7 @@ fn destination_from_response(
         }
     };
 
-    let client = tls_client(&config, &response.certificates).map_err(unusable)?;
+    let client = key_store::tls_client(&config, &response.certificates).map_err(unusable)?;
     // A SAML assertion is meant for one use: it is never cached.
     let cacheable = !usable.is_some_and(|token| token.kind.eq_ignore_ascii_case("SAML2.0"));
     Ok(ServiceDestination {
@@ -274,60 +264,6 @@ fn destination_from_response(
         token_lifetime,
         cacheable,
     })
-}
-
-/// Builds the destination's own TLS client when it presents a client
-/// certificate or trusts every server.
-fn tls_client(
-    config: &DestinationConfig,
-    certificates: &[Certificate],
-) -> Result<Option<HttpClient>, String> {
-    let identity = if config.authentication == AuthenticationType::ClientCertificateAuthentication {
-        let location = config
-            .key_store_location
-            .as_deref()
-            .ok_or("ClientCertificateAuthentication needs the property KeyStoreLocation")?;
-        let certificate = certificates
-            .iter()
-            .find(|certificate| certificate.name == location)
-            .ok_or_else(|| {
-                format!("the Destination service returned no certificate named '{location}'")
-            })?;
-        let password = config
-            .key_store_password
-            .as_ref()
-            .map_or("", Secret::expose);
-        Some(read_key_store(
-            location,
-            certificate.content.expose(),
-            password,
-        )?)
-    } else {
-        None
-    };
-
-    if identity.is_none() && !config.trust_all {
-        return Ok(None);
-    }
-    let tls = client_config(identity, config.trust_all).map_err(|error| format!("{error:#}"))?;
-    HttpClient::with_tls(tls)
-        .map(Some)
-        .map_err(|error| format!("{error:#}"))
-}
-
-/// Reads a key store from the service's base64 `Content`: PKCS#12 for
-/// `.p12` and `.pfx`, else PEM with the certificate chain and the key.
-fn read_key_store(location: &str, content: &str, password: &str) -> Result<ClientIdentity, String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(content.trim())
-        .map_err(|_| format!("the certificate '{location}' is not valid base64"))?;
-    let lowercase = location.to_ascii_lowercase();
-    let identity = if lowercase.ends_with(".p12") || lowercase.ends_with(".pfx") {
-        ClientIdentity::from_pkcs12(&bytes, password)
-    } else {
-        ClientIdentity::from_pem(&bytes, &bytes)
-    };
-    identity.map_err(|error| format!("the key store '{location}' cannot be used: {error:#}"))
 }
 
 fn to_auth_header(header: &HttpHeader) -> Result<AuthHeader, String> {

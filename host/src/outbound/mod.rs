@@ -44,7 +44,7 @@ pub struct Outbound {
     pub connectivity: Option<Connectivity>,
 }
 
-/// What the host knows about the request a guest instance serves.
+/// The host's data about the request a guest instance serves.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub correlation_id: HeaderValue,

@@ -26,7 +26,7 @@ impl ClientIdentity {
             .collect::<Result<Vec<_>, _>>()
             .context("the certificate is not valid PEM")?;
         if chain.is_empty() {
-            bail!("the certificate PEM holds no certificate");
+            bail!("the certificate PEM contains no certificate");
         }
         let key =
             PrivateKeyDer::from_pem_slice(key_pem).context("the private key is not valid PEM")?;
@@ -43,7 +43,7 @@ impl ClientIdentity {
         .context("the PKCS#12 key store cannot be opened (wrong password or not PKCS#12)")?;
         let (_, chain) = store
             .private_key_chain()
-            .context("the PKCS#12 key store holds no private key with a certificate")?;
+            .context("the PKCS#12 key store contains no private key with a certificate")?;
         let certificates: Vec<CertificateDer<'static>> = chain
             .certs()
             .iter()
@@ -114,7 +114,7 @@ pub fn client_config(
 
 /// A verifier that accepts every server certificate, for destinations with
 /// `TrustAll: true`. Signatures are still checked, so the handshake proves
-/// the server holds the key of the certificate it sent.
+/// the server has the private key of the certificate it sent.
 #[derive(Debug)]
 struct TrustAll(WebPkiSupportedAlgorithms);
 
