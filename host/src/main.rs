@@ -39,6 +39,19 @@ struct Args {
     #[arg(long, env = "BTP_GATEWAY_MAX_INSTANCES", default_value_t = Limits::default().max_instances)]
     max_instances: u32,
 
+    /// Seconds one request may take, response body included; longer ones
+    /// end with 504.
+    #[arg(long, env = "BTP_GATEWAY_REQUEST_TIMEOUT_SECS", default_value_t = Limits::default().request_timeout.as_secs())]
+    request_timeout_secs: u64,
+
+    /// Outgoing requests one guest instance may send.
+    #[arg(long, env = "BTP_GATEWAY_MAX_OUTBOUND_REQUESTS", default_value_t = Limits::default().max_outbound_requests)]
+    max_outbound_requests: u32,
+
+    /// The largest request body a client may send, in MiB.
+    #[arg(long, env = "BTP_GATEWAY_MAX_REQUEST_BODY_MIB", default_value_t = Limits::default().max_request_body_bytes >> 20)]
+    max_request_body_mib: u64,
+
     /// Maximum memory of one guest instance, in MiB.
     #[arg(long, env = "BTP_GATEWAY_MAX_MEMORY_MIB", default_value_t = (Limits::default().max_memory_bytes >> 20) as u32)]
     max_memory_mib: u32,
@@ -84,6 +97,9 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
     let limits = Limits {
         max_instances: args.max_instances.max(1),
         max_memory_bytes: (args.max_memory_mib.max(1) as usize) << 20,
+        request_timeout: std::time::Duration::from_secs(args.request_timeout_secs.max(1)),
+        max_outbound_requests: args.max_outbound_requests,
+        max_request_body_bytes: args.max_request_body_mib.max(1) << 20,
     };
 
     let client = HttpClient::new()?;

@@ -123,6 +123,16 @@ impl App {
                 return json_response(StatusCode::OK, br#"{"status":"UP"}"#.to_vec());
             }
 
+            let max_body = self.component.limits().max_request_body_bytes;
+            let declared_length = request
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse::<u64>().ok());
+            if declared_length.is_some_and(|length| length > max_body) {
+                return payload_too_large(max_body, &correlation_text);
+            }
+
             let caller = match &self.authenticator {
                 Some(authenticator) => match authenticator.authenticate(request.headers()).await {
                     Ok(caller) => Some(caller),
@@ -192,6 +202,12 @@ fn error_response(error: &GuestError, correlation_id: &str) -> Response<HyperOut
             "Busy",
             "the gateway is at its limit of concurrent requests: retry shortly",
         ),
+        // The request ran out of time, in the guest or waiting on a backend.
+        GuestError::Timeout(_) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "Timeout",
+            "the request took longer than the gateway's request timeout",
+        ),
         // A trap or a missing response is a fault of the component.
         GuestError::Failed(_) | GuestError::ErrorCode(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -201,6 +217,7 @@ fn error_response(error: &GuestError, correlation_id: &str) -> Response<HyperOut
     };
     match error {
         GuestError::Busy(_) => tracing::warn!(%error, "rejected a request"),
+        GuestError::Timeout(_) => tracing::warn!(%error, "ended a request at its deadline"),
         GuestError::Failed(cause) => {
             tracing::error!(error = format!("{cause:#}"), "the component failed");
         }
@@ -240,6 +257,20 @@ fn unauthorized(error: &AuthError, correlation_id: &str) -> Response<HyperOutgoi
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
+}
+
+/// Answers 413 to a request whose declared body is over the limit, before
+/// any of it is read.
+fn payload_too_large(max_bytes: u64, correlation_id: &str) -> Response<HyperOutgoingBody> {
+    tracing::info!(max_bytes, "rejected a request body over the limit");
+    let body = serde_json::json!({
+        "error": {
+            "code": "PayloadTooLarge",
+            "message": format!("the request body is larger than the gateway's limit of {max_bytes} bytes"),
+            "innererror": { "correlation_id": correlation_id }
+        }
+    });
+    json_response(StatusCode::PAYLOAD_TOO_LARGE, body.to_string().into_bytes())
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response<HyperOutgoingBody> {

@@ -8,9 +8,11 @@
 //! address space. Where even that reservation fails, the host falls back to
 //! on-demand allocation with a warning.
 
+mod guarded_body;
 mod state;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use hyper::body::Incoming;
@@ -24,13 +26,23 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use crate::outbound::{Outbound, RequestContext};
 pub use state::InstanceState;
 
-/// Resource limits of the instance pool.
+/// How often the engine's epoch advances. A guest that runs longer than its
+/// deadline is interrupted within one tick.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Resource limits of each instance and of the pool.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Instances that can run at once.
     pub max_instances: u32,
     /// The largest linear memory one instance may grow to.
     pub max_memory_bytes: usize,
+    /// The time one request may take, response body included.
+    pub request_timeout: Duration,
+    /// Outgoing requests one instance may send.
+    pub max_outbound_requests: u32,
+    /// The largest request body a client may send.
+    pub max_request_body_bytes: u64,
 }
 
 impl Default for Limits {
@@ -38,6 +50,9 @@ impl Default for Limits {
         Self {
             max_instances: 64,
             max_memory_bytes: 128 * 1024 * 1024,
+            request_timeout: Duration::from_secs(120),
+            max_outbound_requests: 16,
+            max_request_body_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -48,6 +63,9 @@ pub enum GuestError {
     /// Every instance slot is in use.
     #[error("all {0} instance slots are busy")]
     Busy(u32),
+    /// The request took longer than its deadline.
+    #[error("the request took longer than {} seconds", .0.as_secs())]
+    Timeout(Duration),
     /// The guest trapped, or returned without setting a response.
     #[error("the component failed before it answered")]
     Failed(#[source] anyhow::Error),
@@ -75,6 +93,9 @@ impl std::fmt::Debug for GatewayComponent {
 pub fn new_engine(limits: &Limits) -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
+    // Epoch interruption bounds the time a guest computes without calling
+    // the host; it costs a counter check at function entries and loops.
+    config.epoch_interruption(true);
     // Each slot reserves exactly its memory limit plus a small guard, which
     // keeps the pool's address space in the low gigabytes.
     config.memory_reservation(limits.max_memory_bytes as u64);
@@ -93,8 +114,8 @@ pub fn new_engine(limits: &Limits) -> anyhow::Result<Engine> {
         .max_memory_size(limits.max_memory_bytes);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 
-    match Engine::new(&config) {
-        Ok(engine) => Ok(engine),
+    let engine = match Engine::new(&config) {
+        Ok(engine) => engine,
         Err(error) => {
             tracing::warn!(
                 error = format!("{error:#}"),
@@ -104,8 +125,30 @@ pub fn new_engine(limits: &Limits) -> anyhow::Result<Engine> {
             config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
             Engine::new(&config)
                 .map_err(anyhow::Error::from)
-                .context("creating the WebAssembly engine failed")
+                .context("creating the WebAssembly engine failed")?
         }
+    };
+    start_epoch_ticker(&engine);
+    Ok(engine)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on a thread that ends
+/// when the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("epoch-ticker".to_owned())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(error) = spawned {
+        // Without the ticker no deadline would ever fire; the per-request
+        // timer still ends requests that wait on the host.
+        tracing::error!(%error, "starting the epoch thread failed: guests that compute endlessly are not interrupted");
     }
 }
 
@@ -143,6 +186,11 @@ impl GatewayComponent {
         })
     }
 
+    /// The limits each instance runs with.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// Runs one request in a fresh instance and returns the guest's
     /// response as soon as the guest sets it. The body keeps streaming in a
     /// task.
@@ -153,8 +201,14 @@ impl GatewayComponent {
         context: Arc<RequestContext>,
     ) -> Result<hyper::Response<HyperOutgoingBody>, GuestError> {
         let correlation_id = context.correlation_id.clone();
-        let state = InstanceState::new(self.outbound.clone(), context);
+        let limits = self.limits;
+        let state =
+            InstanceState::new(self.outbound.clone(), context, limits.max_outbound_requests);
         let mut store = Store::new(self.pre.engine(), state);
+        let ticks = limits.request_timeout.as_millis() / EPOCH_TICK.as_millis();
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
+        store.epoch_deadline_trap();
+        let request = limit_body(request, limits.max_request_body_bytes);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store
             .data_mut()
@@ -168,12 +222,11 @@ impl GatewayComponent {
             .map_err(|error| GuestError::Failed(error.into()))?;
 
         let pre = self.pre.clone();
-        let slots = self.limits.max_instances;
-        let task = tokio::spawn(async move {
+        let run = async move {
             let proxy = pre.instantiate_async(&mut store).await.map_err(|error| {
                 let error = anyhow::Error::from(error);
                 if is_pool_exhausted(&error) {
-                    GuestError::Busy(slots)
+                    GuestError::Busy(limits.max_instances)
                 } else {
                     GuestError::Failed(error)
                 }
@@ -182,25 +235,48 @@ impl GatewayComponent {
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, incoming, outparam)
                 .await
-                .map_err(|error| GuestError::Failed(error.into()))
+                .map_err(|error| classify_trap(error.into(), limits.request_timeout))
+        };
+        // The epoch deadline stops a guest that computes; this timer also
+        // stops one that waits on the host, such as on a slow backend.
+        // Dropping the future drops the store and frees the instance.
+        let task = tokio::spawn(async move {
+            match tokio::time::timeout(limits.request_timeout, run).await {
+                Ok(result) => result,
+                Err(_) => Err(GuestError::Timeout(limits.request_timeout)),
+            }
         });
 
         match receiver.await {
             Ok(Ok(response)) => {
-                // The guest may still be streaming the body. A trap from
-                // here on ends the body with an error, which hyper turns into
-                // an aborted response; log why.
+                // The guest may still be streaming the body. The body ends
+                // only when the run succeeded; a failure from here on ends it
+                // with an error, which hyper turns into an aborted response.
+                let (outcome_sender, outcome) = tokio::sync::oneshot::channel();
                 let correlation = correlation_id.to_str().unwrap_or_default().to_owned();
                 tokio::spawn(async move {
-                    if let Ok(Err(error)) = task.await {
-                        tracing::error!(
-                            correlation_id = correlation,
-                            error = format!("{error:#}"),
-                            "the component failed while streaming its response"
-                        );
-                    }
+                    let succeeded = match task.await {
+                        Ok(Ok(())) => true,
+                        Ok(Err(error)) => {
+                            tracing::error!(
+                                correlation_id = correlation,
+                                error = format!("{error:#}"),
+                                "the component failed while streaming its response"
+                            );
+                            false
+                        }
+                        Err(join_error) => {
+                            tracing::error!(correlation_id = correlation, error = %join_error, "the component's task ended abnormally");
+                            false
+                        }
+                    };
+                    let _ = outcome_sender.send(succeeded);
                 });
-                Ok(response)
+                Ok(response.map(|body| {
+                    http_body_util::BodyExt::boxed_unsync(guarded_body::GuardedBody::new(
+                        body, outcome,
+                    ))
+                }))
             }
             Ok(Err(code)) => Err(GuestError::ErrorCode(code)),
             Err(_) => match task.await {
@@ -212,6 +288,38 @@ impl GatewayComponent {
             },
         }
     }
+}
+
+/// Turns an epoch interruption into a timeout; other traps stay failures.
+fn classify_trap(error: anyhow::Error, timeout: Duration) -> GuestError {
+    let interrupted = error
+        .chain()
+        .any(|cause| cause.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt));
+    if interrupted {
+        GuestError::Timeout(timeout)
+    } else {
+        GuestError::Failed(error)
+    }
+}
+
+/// Caps the request body the guest can read. A longer body ends with
+/// `HTTP-request-body-size` for the guest.
+fn limit_body(
+    request: hyper::Request<Incoming>,
+    max_bytes: u64,
+) -> hyper::Request<
+    http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, wasmtime_wasi_http::Error>,
+> {
+    use http_body_util::BodyExt as _;
+    let limit = usize::try_from(max_bytes).unwrap_or(usize::MAX);
+    request.map(|body| {
+        http_body_util::Limited::new(body, limit)
+            .map_err(move |error| match error.downcast::<hyper::Error>() {
+                Ok(hyper_error) => wasmtime_wasi_http::Error::Hyper(*hyper_error),
+                Err(_) => wasmtime_wasi_http::Error::HttpRequestBodySize(Some(max_bytes)),
+            })
+            .boxed_unsync()
+    })
 }
 
 /// Returns whether instantiation failed because every pool slot is taken.
@@ -248,6 +356,7 @@ mod tests {
         let limits = Limits {
             max_instances: 1,
             max_memory_bytes: 64 << 20,
+            ..Limits::default()
         };
         let component = component(limits);
         let engine = component.pre.engine();
@@ -256,7 +365,7 @@ mod tests {
             caller: None,
             refresh_token: None,
         });
-        let state = || InstanceState::new(component.outbound.clone(), context.clone());
+        let state = || InstanceState::new(component.outbound.clone(), context.clone(), 1);
 
         let mut first = Store::new(engine, state());
         let _held = component

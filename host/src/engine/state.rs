@@ -18,7 +18,11 @@ pub struct InstanceState {
 }
 
 impl InstanceState {
-    pub fn new(outbound: Arc<Outbound>, context: Arc<RequestContext>) -> Self {
+    pub fn new(
+        outbound: Arc<Outbound>,
+        context: Arc<RequestContext>,
+        max_outbound_requests: u32,
+    ) -> Self {
         Self {
             // No arguments, environment, preopened directories or sockets:
             // a standard library that imports `wasi:cli` links, but gets
@@ -26,7 +30,7 @@ impl InstanceState {
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            hooks: OutboundHooks::new(outbound, context),
+            hooks: OutboundHooks::new(outbound, context, max_outbound_requests),
         }
     }
 }

@@ -54,11 +54,13 @@ pub struct RequestContext {
     pub refresh_token: Option<Secret>,
 }
 
-/// The per-instance hook, carrying the request's context.
+/// The per-instance hook, carrying the request's context and the budget of
+/// outgoing requests the instance has left.
 #[derive(Debug)]
 pub struct OutboundHooks {
     outbound: Arc<Outbound>,
     context: Arc<RequestContext>,
+    remaining_requests: u32,
 }
 
 type SendResult = Result<
@@ -70,8 +72,12 @@ type SendResult = Result<
 >;
 
 impl OutboundHooks {
-    pub fn new(outbound: Arc<Outbound>, context: Arc<RequestContext>) -> Self {
-        Self { outbound, context }
+    pub fn new(outbound: Arc<Outbound>, context: Arc<RequestContext>, max_requests: u32) -> Self {
+        Self {
+            outbound,
+            context,
+            remaining_requests: max_requests,
+        }
     }
 }
 
@@ -84,7 +90,16 @@ impl WasiHttpHooks for OutboundHooks {
     ) -> Box<dyn Future<Output = SendResult> + Send> {
         let outbound = self.outbound.clone();
         let context = self.context.clone();
+        let within_budget = self.remaining_requests > 0;
+        self.remaining_requests = self.remaining_requests.saturating_sub(1);
         Box::new(async move {
+            if !within_budget {
+                tracing::warn!(
+                    correlation_id = context.correlation_id.to_str().unwrap_or_default(),
+                    "denied an outgoing request: the instance used up its budget of outgoing requests"
+                );
+                return Err(Error::HttpRequestDenied);
+            }
             let response = send(&outbound, request, options, &context).await?;
             let done: Box<dyn Future<Output = Result<(), Error>> + Send> =
                 Box::new(async { Ok(()) });

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
@@ -49,12 +49,23 @@ pub async fn request(
     url: &str,
     headers: &[(&str, &str)],
 ) -> anyhow::Result<HttpResponse> {
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    request_with_body(method, url, headers, Bytes::new()).await
+}
+
+/// Sends a request with a body and reads the whole response, within 30
+/// seconds.
+pub async fn request_with_body(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> anyhow::Result<HttpResponse> {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut builder = Request::builder().method(method).uri(url);
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
-    let request = builder.body(Empty::new())?;
+    let request = builder.body(Full::new(body))?;
 
     let exchange = async {
         let response = client.request(request).await?;

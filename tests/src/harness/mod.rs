@@ -13,9 +13,9 @@ mod recorder;
 mod tls_backend;
 
 pub use cap::{CAP_PASSWORD, CAP_USER, CapService};
-pub use client::{HttpResponse, get, request};
+pub use client::{HttpResponse, get, request, request_with_body};
 pub use gateway::{Gateway, GatewayExit};
-pub use paths::workspace_root;
+pub use paths::{test_guest, workspace_root};
 pub use recorder::{RecordedRequest, Recorder};
 pub use tls_backend::TlsBackend;
 

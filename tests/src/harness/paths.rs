@@ -48,3 +48,47 @@ pub(crate) fn workspace_binary(package: &str, name: &str) -> anyhow::Result<Path
     }
     Ok(binary)
 }
+
+/// Builds a test component from `tests/guests/` for wasm32-wasip2 and
+/// returns the path of its `.wasm` file. `package` is the crate name, for
+/// example `test-guest-misbehave`.
+pub fn test_guest(package: &str) -> anyhow::Result<PathBuf> {
+    let current = std::env::current_exe()?;
+    let target_dir = current
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .ok_or_else(|| {
+            anyhow::anyhow!("unexpected test executable location {}", current.display())
+        })?;
+
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = BUILT.get_or_init(|| {
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+            .current_dir(workspace_root())
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "-p",
+                package,
+                "--target-dir",
+            ])
+            .arg(target_dir)
+            .status();
+        match status {
+            Ok(status) if status.success() => Ok(()),
+            Ok(status) => Err(format!(
+                "building the test component {package} failed with {status}"
+            )),
+            Err(error) => Err(format!("cannot run cargo: {error}")),
+        }
+    });
+    if let Err(message) = result {
+        anyhow::bail!("{message}");
+    }
+    Ok(target_dir
+        .join("wasm32-wasip2/release")
+        .join(format!("{}.wasm", package.replace('-', "_"))))
+}

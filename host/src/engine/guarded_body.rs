@@ -1,0 +1,76 @@
+//! A response body that cannot end as a success when its guest failed.
+//!
+//! When a guest traps after it set its response, wasmtime drops the body's
+//! channel, which reads as a normal end of the body: the client would get a
+//! complete, truncated response. This wrapper holds the end of the body back
+//! until the guest's run has finished, and turns the end into an error when
+//! the run failed, so hyper aborts the response instead of completing it.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use tokio::sync::oneshot;
+use wasmtime_wasi_http::Error;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// The guest's body, released only after the guest succeeded.
+pub struct GuardedBody {
+    inner: HyperOutgoingBody,
+    /// Completes with `true` when the guest's run succeeded.
+    outcome: oneshot::Receiver<bool>,
+    ended: bool,
+}
+
+impl GuardedBody {
+    pub fn new(inner: HyperOutgoingBody, outcome: oneshot::Receiver<bool>) -> Self {
+        Self {
+            inner,
+            outcome,
+            ended: false,
+        }
+    }
+}
+
+impl Body for GuardedBody {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        if !self.ended {
+            match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+                Some(frame) => return Poll::Ready(Some(frame)),
+                None => self.ended = true,
+            }
+        }
+
+        // The guest's body ended: wait for how its run ended.
+        match ready!(Pin::new(&mut self.outcome).poll(cx)) {
+            Ok(true) => Poll::Ready(None),
+            Ok(false) | Err(_) => Poll::Ready(Some(Err(Error::InternalError(Some(
+                "the component failed while streaming its response".to_owned(),
+            ))))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        // The end is known only once the run's outcome is.
+        false
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl std::fmt::Debug for GuardedBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardedBody")
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}

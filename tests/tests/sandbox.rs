@@ -1,0 +1,185 @@
+//! End-to-end tests of the sandbox: a component that computes forever,
+//! allocates without end, traps in the middle of its response, sends too
+//! many requests or tries to reach a host directly. In every case the
+//! client gets a clear error and the gateway keeps serving.
+
+use std::time::{Duration, Instant};
+
+use btp_gateway_tests::emulator::{ClientConfig, Destination, Emulator, EmulatorConfig};
+use btp_gateway_tests::harness::{CapService, Gateway, get, request_with_body, test_guest};
+use bytes::Bytes;
+use http::{Method, StatusCode};
+
+const CLIENT_ID: &str = "sb-gateway-sandbox!b1";
+const CLIENT_SECRET: &str = "sandbox-secret-6612";
+
+/// A gateway serving the misbehaving test component, with a two-second
+/// request timeout and a budget of two outgoing requests.
+struct Sandbox {
+    cap: CapService,
+    _emulator: Emulator,
+    gateway: Gateway,
+    _dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    async fn start() -> Sandbox {
+        let component =
+            test_guest("test-guest-misbehave").unwrap_or_else(|error| panic!("{error}"));
+        let cap = CapService::start().unwrap_or_else(|error| panic!("{error}"));
+        let emulator = Emulator::start(EmulatorConfig {
+            clients: vec![ClientConfig::new(CLIENT_ID, CLIENT_SECRET)],
+            instance_destinations: vec![Destination::no_authentication("ECHO", cap.url())],
+            ..EmulatorConfig::default()
+        })
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+        let vcap = emulator.vcap_services(CLIENT_ID, CLIENT_SECRET).to_string();
+        let component = component.display().to_string();
+        let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+        let gateway = Gateway::start(
+            &[
+                ("VCAP_SERVICES", &vcap),
+                ("BTP_GATEWAY_COMPONENT", &component),
+                ("BTP_GATEWAY_REQUEST_TIMEOUT_SECS", "2"),
+                ("BTP_GATEWAY_MAX_OUTBOUND_REQUESTS", "2"),
+                ("BTP_GATEWAY_MAX_MEMORY_MIB", "32"),
+                ("BTP_GATEWAY_MAX_REQUEST_BODY_MIB", "1"),
+            ],
+            dir.path(),
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        Sandbox {
+            cap,
+            _emulator: emulator,
+            gateway,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway.url())
+    }
+
+    async fn health_is_up(&self) {
+        let health = get(&self.url("/health"), &[])
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(health.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn endless_loop_ends_with_504() {
+    let sandbox = Sandbox::start().await;
+    let started = Instant::now();
+    let looping = tokio::spawn({
+        let url = sandbox.url("/loop");
+        async move { get(&url, &[]).await }
+    });
+
+    // The gateway serves others while the guest spins.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sandbox.health_is_up().await;
+
+    let response = looping
+        .await
+        .unwrap_or_else(|error| panic!("{error}"))
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(
+        response.status,
+        StatusCode::GATEWAY_TIMEOUT,
+        "{}",
+        response.text()
+    );
+    assert_eq!(response.json()["error"]["code"], "Timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_exhaustion_ends_with_500() {
+    let sandbox = Sandbox::start().await;
+    let response = get(&sandbox.url("/allocate"), &[])
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+
+    assert_eq!(
+        response.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        response.text()
+    );
+    assert_eq!(response.json()["error"]["code"], "ComponentFailed");
+    sandbox.health_is_up().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trap_after_headers_is_no_success() {
+    let sandbox = Sandbox::start().await;
+    let result = get(&sandbox.url("/trap-after-headers"), &[]).await;
+
+    // The status line is already out, so the failure shows as a body that
+    // does not end properly; it must never read as a complete response.
+    assert!(
+        result.is_err(),
+        "a trapped response arrived complete: {:?}",
+        result.map(|r| r.text())
+    );
+    let log = sandbox.gateway.log_after("failed while streaming");
+    assert!(log.contains("failed while streaming its response"), "{log}");
+    sandbox.health_is_up().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_budget_is_enforced() {
+    let sandbox = Sandbox::start().await;
+    let response = get(&sandbox.url("/outbound/3"), &[])
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let results: Vec<String> = response.text().lines().map(str::to_owned).collect();
+
+    assert_eq!(results.len(), 3, "{results:?}");
+    assert_eq!(results[0], "status 200");
+    assert_eq!(results[1], "status 200");
+    assert_eq!(results[2], "error ErrorCode::HttpRequestDenied");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn direct_egress_is_denied() {
+    let sandbox = Sandbox::start().await;
+    let port = sandbox
+        .cap
+        .url()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let response = get(&sandbox.url(&format!("/egress/{port}")), &[])
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+
+    assert_eq!(response.text(), "error ErrorCode::HttpRequestDenied");
+    let log = sandbox.gateway.log_after("not addressed to a destination");
+    assert!(log.contains("not addressed to a destination"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_body_is_413() {
+    let sandbox = Sandbox::start().await;
+    let body = Bytes::from(vec![b'x'; 2 * 1024 * 1024]);
+    let response = request_with_body(Method::POST, &sandbox.url("/outbound/0"), &[], body)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+
+    assert_eq!(
+        response.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        response.text()
+    );
+    assert_eq!(response.json()["error"]["code"], "PayloadTooLarge");
+}
