@@ -506,6 +506,15 @@ async fn trust_all_accepts_unknown_ca() {
         "{}",
         untrusted.text()
     );
+    let message = untrusted.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("TLS handshake"),
+        "{message}\n{}",
+        landscape.gateway.log()
+    );
     assert_eq!(trusted.status, StatusCode::OK, "{}", trusted.text());
     assert_eq!(trusted.json()["path"], "/anything");
 }

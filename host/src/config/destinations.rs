@@ -13,7 +13,7 @@
 use serde_json::{Map, Value};
 
 use super::{ConfigError, describe_json_error};
-use crate::destination::{AuthenticationType, DestinationConfig, parse_properties};
+use crate::destination::{AuthenticationType, DestinationConfig, ProxyType, parse_properties};
 
 /// Field names of the approuter and the Cloud SDK, and the Destination
 /// service property each one maps to.
@@ -169,6 +169,13 @@ fn unsupported_field_message(key: &str) -> String {
 /// A local destination carries its own credentials: check they are
 /// complete, so a typo fails at start and not on the first request.
 fn check_local_credentials(config: &DestinationConfig) -> Result<(), String> {
+    if config.proxy_type != ProxyType::Internet {
+        return Err(format!(
+            "ProxyType {:?} needs the Destination service: in the destinations variable only \
+             Internet destinations are supported",
+            config.proxy_type
+        ));
+    }
     let missing = |what: &str| {
         Err(format!(
             "{what} is required for {:?} authentication",
@@ -274,6 +281,12 @@ mod tests {
         let error =
             parse_err(r#"[{"name": "a", "url": "http://x"}, {"name": "a", "url": "http://y"}]"#);
         assert!(error.contains("used twice"), "{error}");
+
+        let error = parse_err(r#"[{"name": "a", "url": "http://x", "ProxyType": "OnPremise"}]"#);
+        assert!(
+            error.contains("ProxyType OnPremise needs the Destination service"),
+            "{error}"
+        );
 
         let error = parse_err(r#"{"name": "a"}"#);
         assert!(error.contains("must be a JSON list"), "{error}");

@@ -38,6 +38,8 @@ pub struct Resolver {
 struct LocalDestination {
     config: DestinationConfig,
     tokens: Option<TokenCache>,
+    /// The TLS client for `TrustAll`, built once.
+    client: Option<HttpClient>,
 }
 
 /// The requester a destination is resolved for.
@@ -62,7 +64,16 @@ impl Resolver {
                 Some(oauth) => Some(TokenCache::new(oauth, client)?),
                 None => None,
             };
-            local_map.insert(config.name.clone(), LocalDestination { config, tokens });
+            let tls_client = super::key_store::tls_client(&config, &[])
+                .map_err(|reason| anyhow::anyhow!("destination '{}': {reason}", config.name))?;
+            local_map.insert(
+                config.name.clone(),
+                LocalDestination {
+                    config,
+                    tokens,
+                    client: tls_client,
+                },
+            );
         }
         let service = match service {
             Some(credentials) => Some(DestinationService::new(credentials, client.clone())?),
@@ -198,7 +209,7 @@ async fn resolve_local(local: &LocalDestination) -> Result<ResolvedDestination, 
     Ok(ResolvedDestination {
         config: config.clone(),
         auth_header,
-        client: None,
+        client: local.client.clone(),
         tenant: None,
     })
 }

@@ -195,6 +195,18 @@ fn destination_from_response(
         )));
     }
 
+    let needs_on_premise = matches!(
+        config.authentication,
+        AuthenticationType::PrincipalPropagation
+            | AuthenticationType::OAuth2TechnicalUserPropagation
+    );
+    if needs_on_premise && config.proxy_type != ProxyType::OnPremise {
+        return Err(unusable(format!(
+            "{:?} works only with ProxyType OnPremise",
+            config.authentication
+        )));
+    }
+
     let usable = response
         .auth_tokens
         .iter()

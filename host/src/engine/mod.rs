@@ -368,12 +368,14 @@ mod tests {
         let state = || InstanceState::new(component.outbound.clone(), context.clone(), 1);
 
         let mut first = Store::new(engine, state());
+        first.set_epoch_deadline(1_000_000);
         let _held = component
             .pre
             .instantiate_async(&mut first)
             .await
             .unwrap_or_else(|error| panic!("{error:#}"));
         let mut second = Store::new(engine, state());
+        second.set_epoch_deadline(1_000_000);
         let error = component
             .pre
             .instantiate_async(&mut second)

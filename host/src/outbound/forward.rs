@@ -147,7 +147,8 @@ pub fn rewrite<B>(
             .map_err(|_| format!("invalid header name '{name}'"))?;
         let value = HeaderValue::try_from(value.as_str())
             .map_err(|_| format!("invalid value for header '{name}'"))?;
-        headers.insert(name, value);
+        // A header the request already has wins, as for URL.queries.*.
+        headers.entry(name).or_insert(value);
     }
     if let Some(auth) = &destination.auth_header {
         let mut value = HeaderValue::try_from(auth.value.expose()).map_err(|_| {
@@ -271,6 +272,7 @@ mod tests {
             .header("authorization", "Bearer guest")
             .header("cookie", "a=b")
             .header("x-correlationid", "forged")
+            .header("x-api-key", "from-request")
             .header("accept", "application/json")
             .body(())
             .unwrap_or_else(|error| panic!("{error}"));
@@ -283,7 +285,7 @@ mod tests {
         assert!(headers["authorization"].is_sensitive());
         assert!(headers.get("cookie").is_none());
         assert_eq!(headers["x-correlationid"], "corr-1");
-        assert_eq!(headers["x-api-key"], "k");
+        assert_eq!(headers["x-api-key"], "from-request");
         assert_eq!(headers["accept"], "application/json");
         assert_eq!(request.uri().to_string(), "http://h/svc/x");
     }

@@ -176,6 +176,13 @@ async fn send(
 
     let client = match &destination.config.proxy_type {
         ProxyType::OnPremise => {
+            if destination.config.url.scheme() != "http" {
+                return Err(unusable(
+                    "on-premise destinations are reached through the Cloud Connector over \
+                     http:// and its virtual host: change the URL's scheme"
+                        .to_owned(),
+                ));
+            }
             let connectivity = outbound.connectivity.as_ref().ok_or_else(|| {
                 unusable(
                     "ProxyType OnPremise needs a binding to the Connectivity service".to_owned(),
@@ -216,7 +223,7 @@ async fn send(
                 "request to destination failed"
             );
             return Err(if error.is_connect() {
-                Error::ConnectionRefused
+                connect_error_code(&error)
             } else {
                 Error::HttpProtocolError
             });
@@ -257,6 +264,47 @@ fn log_lookup_error(error: &LookupError, correlation_id: &str) {
     }
 }
 
+/// Maps a failed connection to the `wasi:http` code that names its cause,
+/// so the guest can tell a refused connection from a TLS or DNS failure.
+fn connect_error_code(error: &hyper_util::client::legacy::Error) -> Error {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = rustls_error(io) {
+                return match tls {
+                    rustls::Error::InvalidCertificate(_) => Error::TlsCertificateError,
+                    _ => Error::TlsProtocolError,
+                };
+            }
+            match io.kind() {
+                std::io::ErrorKind::TimedOut => return Error::ConnectionTimeout,
+                std::io::ErrorKind::ConnectionRefused => return Error::ConnectionRefused,
+                _ => {}
+            }
+        }
+        if cause.to_string().contains("dns error") {
+            return Error::DnsError {
+                rcode: None,
+                info_code: None,
+            };
+        }
+        source = cause.source();
+    }
+    Error::ConnectionRefused
+}
+
+/// Finds a TLS error inside I/O errors, which hyper-rustls nests two deep.
+fn rustls_error(io: &std::io::Error) -> Option<&rustls::Error> {
+    let mut current = io;
+    loop {
+        let inner = current.get_ref()?;
+        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        current = inner.downcast_ref::<std::io::Error>()?;
+    }
+}
+
 /// Formats an error with its sources, one `: ` apart.
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -267,4 +315,20 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_nested_tls_error() {
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        let outer = std::io::Error::other(inner);
+        assert!(matches!(
+            rustls_error(&outer),
+            Some(rustls::Error::InvalidCertificate(_))
+        ));
+    }
 }
