@@ -4,7 +4,10 @@
 // what the gateway sends for the same destinations.
 //
 // Input on stdin, one JSON job:
-//   { "requests": [{ "destinationName": "D", "path": "/x?y=1", "jwt": "optional user JWT" }] }
+//   { "requests": [{ "destinationName": "D", "path": "/x?y=1",
+//                    "jwt": "optional user JWT", "refreshToken": "optional" }] }
+// `jwt` and `refreshToken` are passed to the SDK as the destination fetch
+// options of the same names.
 // The SDK finds destinations through VCAP_SERVICES (and `destinations`, if
 // set), as it does on Cloud Foundry.
 //
@@ -96,10 +99,16 @@ async function main() {
   }
 
   for (const [index, request] of job.requests.entries()) {
-    const { destinationName, path, jwt } = request;
+    const { destinationName, path, jwt, refreshToken } = request;
     const result = { index, destinationName, path };
     try {
-      const destination = jwt ? { destinationName, jwt } : { destinationName };
+      const destination = { destinationName };
+      if (jwt) {
+        destination.jwt = jwt;
+      }
+      if (refreshToken) {
+        destination.refreshToken = refreshToken;
+      }
       const response = await executeHttpRequest(destination, {
         method: 'get',
         url: path

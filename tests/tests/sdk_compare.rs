@@ -10,23 +10,34 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use btp_gateway_tests::emulator::{ClientConfig, Destination, Emulator, EmulatorConfig};
+use btp_gateway_tests::emulator::{
+    ClientConfig, DEFAULT_SUBACCOUNT_ID, Destination, Emulator, EmulatorConfig, PRINCIPAL_HEADER,
+    TECHNICAL_USER_HEADER, TenantConfig, UserConfig, UserTokenSpec,
+};
 use btp_gateway_tests::harness::{Gateway, RecordedRequest, Recorder, get, workspace_root};
+use btp_gateway_tests::pki::TestCa;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::io::AsyncWriteExt as _;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
 
 const CLIENT_ID: &str = "sb-gateway-test!b17|destination-xsappname!b404";
 const CLIENT_SECRET: &str = "gateway-client-secret-4711";
@@ -34,9 +45,21 @@ const BACKEND_CLIENT_ID: &str = "sb-backend-client";
 const BACKEND_CLIENT_SECRET: &str = "backend-secret";
 const CONNECTIVITY_CLIENT_ID: &str = "sb-connectivity-test!b7|connectivity!b17";
 const CONNECTIVITY_CLIENT_SECRET: &str = "connectivity-secret-0815";
-/// The client whose token the tests pass as a user JWT.
+/// The application's client: the xsuaa binding of the gateway and the
+/// client the user JWTs are issued to.
 const USER_APP_CLIENT_ID: &str = "sb-user-app!t1";
 const USER_APP_CLIENT_SECRET: &str = "user-app-secret";
+const USER_APP_XSAPPNAME: &str = "user-app!t1";
+/// The user who calls in the provider's tenant.
+const PROVIDER_USER: &str = "alice";
+const PROVIDER_USER_PASSWORD: &str = "alice-password-8820";
+/// The user who calls in the subscriber's tenant.
+const SUBSCRIBER_USER: &str = "bob";
+const SUBSCRIBER_ZONE: &str = "7c1e0000-0000-4000-8000-0000000000a1";
+const SUBSCRIBER_SUBDOMAIN: &str = "customer-a";
+/// The technical user of the `OAuth2Password` destination.
+const TECHNICAL_USER: &str = "tech-user";
+const TECHNICAL_USER_PASSWORD: &str = "tech-user-password-4417";
 const BASIC_USER: &str = "alice";
 /// A password with a colon and a non-ASCII letter, which both clients must
 /// encode the same way (UTF-8, then base64).
@@ -64,6 +87,18 @@ const AUTH_HEADERS: [&str; 2] = ["authorization", "x-backend-authorization"];
 
 // --- What a request carried ---
 
+/// The claims of a JWT that identify it: every token fetch returns a new
+/// token, so tokens are compared by these claims and never by value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TokenClaims {
+    /// `client_id`, or `cid` when `client_id` is missing.
+    client_id: String,
+    /// `user_name`, which client-credentials tokens do not have.
+    user_name: Option<String>,
+    /// `zid`, the identity zone (tenant) of the token.
+    zone_id: Option<String>,
+}
+
 /// The credentials one header carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Credential {
@@ -73,10 +108,10 @@ enum Credential {
         header: String,
         decoded: String,
     },
-    /// `Bearer` with a JWT, by its `client_id` (or `cid`) claim.
+    /// `Bearer` with a JWT, by its identifying claims.
     Bearer {
         header: String,
-        client_id: String,
+        claims: TokenClaims,
     },
     /// Anything else, as sent, so that a failure shows it.
     Other {
@@ -93,10 +128,35 @@ impl Credential {
         }
     }
 
+    /// Builds the credential of a client-credentials token of `client_id`
+    /// in the provider's zone.
     fn bearer(header: &str, client_id: &str) -> Self {
+        Credential::client_bearer(header, client_id, DEFAULT_SUBACCOUNT_ID)
+    }
+
+    /// Builds the credential of a client-credentials token of `client_id`
+    /// in `zone_id`.
+    fn client_bearer(header: &str, client_id: &str, zone_id: &str) -> Self {
         Credential::Bearer {
             header: header.to_owned(),
-            client_id: client_id.to_owned(),
+            claims: TokenClaims {
+                client_id: client_id.to_owned(),
+                user_name: None,
+                zone_id: Some(zone_id.to_owned()),
+            },
+        }
+    }
+
+    /// Builds the credential of a token of `user_name` in `zone_id`, issued
+    /// to `client_id`.
+    fn user_bearer(header: &str, client_id: &str, user_name: &str, zone_id: &str) -> Self {
+        Credential::Bearer {
+            header: header.to_owned(),
+            claims: TokenClaims {
+                client_id: client_id.to_owned(),
+                user_name: Some(user_name.to_owned()),
+                zone_id: Some(zone_id.to_owned()),
+            },
         }
     }
 
@@ -142,22 +202,25 @@ impl Credential {
             }
         }
         if let Some(token) = value.strip_prefix("Bearer ")
-            && let Some(client_id) = jwt_client_id(token)
+            && let Some(claims) = jwt_claims(token)
         {
-            return Credential::Bearer { header, client_id };
+            return Credential::Bearer { header, claims };
         }
         Credential::Other { header, value }
     }
 }
 
-/// Returns the `client_id` claim of a JWT, or its `cid` claim.
-fn jwt_client_id(token: &str) -> Option<String> {
+/// Decodes the identifying claims of a JWT without verifying it. Returns
+/// `None` if it is no JWT or has neither `client_id` nor `cid`.
+fn jwt_claims(token: &str) -> Option<TokenClaims> {
     let payload = token.split('.').nth(1)?;
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-    claims["client_id"]
-        .as_str()
-        .or_else(|| claims["cid"].as_str())
-        .map(str::to_owned)
+    let text = |name: &str| claims[name].as_str().map(str::to_owned);
+    Some(TokenClaims {
+        client_id: text("client_id").or_else(|| text("cid"))?,
+        user_name: text("user_name"),
+        zone_id: text("zid"),
+    })
 }
 
 /// The parts of a backend request that a destination determines.
@@ -170,6 +233,12 @@ struct Sent {
     host: Option<String>,
     auth: Credential,
     proxy_auth: Credential,
+    /// `SAP-Connectivity-Authentication`: the user whom the Cloud Connector
+    /// propagates (`PrincipalPropagation`).
+    principal: Credential,
+    /// `SAP-Connectivity-Technical-Authentication`: the technical user's
+    /// token (`OAuth2TechnicalUserPropagation`).
+    technical: Credential,
     /// Every other header except [`CLIENT_HEADERS`], with its value.
     headers: BTreeMap<String, String>,
 }
@@ -182,6 +251,8 @@ impl Sent {
             .filter(|name| {
                 *name != "host"
                     && *name != "proxy-authorization"
+                    && *name != PRINCIPAL_HEADER
+                    && *name != TECHNICAL_USER_HEADER
                     && !AUTH_HEADERS.contains(name)
                     && !CLIENT_HEADERS.contains(name)
             })
@@ -200,6 +271,8 @@ impl Sent {
             host: request.header("host"),
             auth: Credential::of(request, &AUTH_HEADERS),
             proxy_auth: Credential::of(request, &["proxy-authorization"]),
+            principal: Credential::of(request, &[PRINCIPAL_HEADER]),
+            technical: Credential::of(request, &[TECHNICAL_USER_HEADER]),
             headers,
         }
     }
@@ -213,6 +286,8 @@ fn get_request(host: &str, target: impl Into<String>) -> Sent {
         host: Some(host.to_owned()),
         auth: Credential::None,
         proxy_auth: Credential::None,
+        principal: Credential::None,
+        technical: Credential::None,
         headers: BTreeMap::new(),
     }
 }
@@ -225,6 +300,16 @@ impl Sent {
 
     fn with_proxy_auth(mut self, auth: Credential) -> Self {
         self.proxy_auth = auth;
+        self
+    }
+
+    fn with_principal(mut self, principal: Credential) -> Self {
+        self.principal = principal;
+        self
+    }
+
+    fn with_technical(mut self, technical: Credential) -> Self {
+        self.technical = technical;
         self
     }
 
@@ -256,6 +341,9 @@ struct Case {
     /// A user JWT: the SDK gets it as `jwt`, the gateway as the caller's
     /// `Authorization: Bearer` header.
     jwt: Option<String>,
+    /// A refresh token: the SDK gets it as `refreshToken`, the gateway as
+    /// the caller's `X-Refresh-Token` header.
+    refresh_token: Option<String>,
     gateway: Outcome,
     sdk: Outcome,
 }
@@ -267,9 +355,21 @@ impl Case {
             destination,
             path: path.to_owned(),
             jwt: None,
+            refresh_token: None,
             gateway: Outcome::Backend(sent.clone()),
             sdk: Outcome::Backend(sent),
         }
+    }
+
+    /// Creates a request that both clients must send identically through
+    /// the Connectivity proxy.
+    fn same_through_proxy(destination: &'static str, path: &str, sent: Sent) -> Self {
+        Case::differs(
+            destination,
+            path,
+            Outcome::Proxy(sent.clone()),
+            Outcome::Proxy(sent),
+        )
     }
 
     /// Creates a request where the two clients differ as documented.
@@ -278,6 +378,7 @@ impl Case {
             destination,
             path: path.to_owned(),
             jwt: None,
+            refresh_token: None,
             gateway,
             sdk,
         }
@@ -287,6 +388,11 @@ impl Case {
         self.jwt = Some(jwt.to_owned());
         self
     }
+
+    fn with_refresh_token(mut self, refresh_token: &str) -> Self {
+        self.refresh_token = Some(refresh_token.to_owned());
+        self
+    }
 }
 
 impl fmt::Display for Case {
@@ -294,6 +400,9 @@ impl fmt::Display for Case {
         write!(formatter, "{} {:?}", self.destination, self.path)?;
         if self.jwt.is_some() {
             formatter.write_str(" with a user JWT")?;
+        }
+        if self.refresh_token.is_some() {
+            formatter.write_str(" with a refresh token")?;
         }
         Ok(())
     }
@@ -316,10 +425,26 @@ struct Stack {
     backend: Recorder,
     proxy: Recorder,
     emulator: Emulator,
+    /// The emulator's token endpoint over HTTPS, for the SDK's token
+    /// requests for a zone.
+    xsuaa_front: TlsFront,
 }
 
 impl Stack {
+    /// Starts the recorders and an emulator with `destinations` on the
+    /// provider's service instance.
     async fn start(destinations: impl FnOnce(&str) -> Vec<Destination>) -> Stack {
+        Stack::start_with(|backend_url| EmulatorConfig {
+            instance_destinations: destinations(backend_url),
+            ..EmulatorConfig::default()
+        })
+        .await
+    }
+
+    /// Starts the recorders and an emulator with the configuration that
+    /// `configure` builds for the backend URL. The clients of every test
+    /// replace the configuration's `clients`.
+    async fn start_with(configure: impl FnOnce(&str) -> EmulatorConfig) -> Stack {
         let backend = Recorder::start()
             .await
             .unwrap_or_else(|error| panic!("recorder: {error}"));
@@ -333,24 +458,44 @@ impl Stack {
                 ClientConfig::new(CONNECTIVITY_CLIENT_ID, CONNECTIVITY_CLIENT_SECRET),
                 ClientConfig::new(USER_APP_CLIENT_ID, USER_APP_CLIENT_SECRET),
             ],
-            instance_destinations: destinations(backend.url()),
-            ..EmulatorConfig::default()
+            ..configure(backend.url())
         };
         let emulator = Emulator::start(config)
             .await
             .unwrap_or_else(|error| panic!("emulator: {error}"));
+        let xsuaa_front = TlsFront::start(emulator.local_addr()).await;
         Stack {
             backend,
             proxy,
             emulator,
+            xsuaa_front,
         }
     }
 
     /// `VCAP_SERVICES` with the emulator's Destination service binding and a
     /// Connectivity service binding whose on-premise proxy is the proxy
-    /// recorder.
+    /// recorder. The `uaadomain` of both names the [`TlsFront`].
     fn vcap_services(&self) -> String {
+        self.bindings().to_string()
+    }
+
+    /// [`Stack::vcap_services`] plus an xsuaa binding of the application
+    /// client, so that the gateway validates the caller's JWT and
+    /// propagates it.
+    fn vcap_services_with_xsuaa(&self) -> String {
+        let mut vcap = self.bindings();
+        vcap["xsuaa"] = json!([self.emulator.xsuaa_binding(
+            USER_APP_CLIENT_ID,
+            USER_APP_CLIENT_SECRET,
+            USER_APP_XSAPPNAME,
+        )]);
+        vcap.to_string()
+    }
+
+    fn bindings(&self) -> Value {
         let mut vcap = self.emulator.vcap_services(CLIENT_ID, CLIENT_SECRET);
+        let uaadomain = self.xsuaa_front.authority.as_str();
+        vcap["destination"][0]["credentials"]["uaadomain"] = json!(uaadomain);
         let proxy_port = self
             .proxy
             .authority()
@@ -368,46 +513,88 @@ impl Stack {
                 "clientsecret": CONNECTIVITY_CLIENT_SECRET,
                 "url": emulator_url,
                 "token_service_url": emulator_url,
-                "uaadomain": emulator_url.trim_start_matches("http://"),
+                "uaadomain": uaadomain,
                 "onpremise_proxy_host": "127.0.0.1",
                 "onpremise_proxy_http_port": proxy_port,
                 "onpremise_proxy_port": proxy_port,
                 "onpremise_socks5_proxy_port": "0",
             },
         }]);
-        vcap.to_string()
+        vcap
     }
 
-    /// Fetches a client-credentials token of another client from the
-    /// emulator, for use as a user JWT.
-    // NOTE: the emulator issues client-credentials tokens only. SDK 4 decodes
-    // the JWT without verifying it, and the gateway ignores the caller's
-    // token, so it serves as the user's token here.
-    async fn user_jwt(&self) -> String {
+    /// Creates a user JWT of the application client for `user_name`, in the
+    /// provider's zone or in `zone_id`, as the approuter would pass it on.
+    fn user_jwt(&self, user_name: &str, zone_id: Option<&str>) -> String {
+        let spec = UserTokenSpec::new(user_name, USER_APP_CLIENT_ID);
+        let spec = match zone_id {
+            Some(zone_id) => spec.in_zone(zone_id),
+            None => spec,
+        };
+        self.emulator.user_token(&spec)
+    }
+
+    /// Fetches a client-credentials token of the application client: a JWT
+    /// without a user.
+    async fn app_client_jwt(&self) -> String {
+        let reply = self
+            .request_token(
+                USER_APP_CLIENT_ID,
+                USER_APP_CLIENT_SECRET,
+                &[("grant_type", "client_credentials")],
+            )
+            .await;
+        reply["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no access_token in {reply}"))
+            .to_owned()
+    }
+
+    /// Fetches a refresh token of the provider user for the backend client,
+    /// with the password grant, as an application would keep it from the
+    /// user's login at the backend's token service.
+    async fn backend_refresh_token(&self) -> String {
+        let reply = self
+            .request_token(
+                BACKEND_CLIENT_ID,
+                BACKEND_CLIENT_SECRET,
+                &[
+                    ("grant_type", "password"),
+                    ("username", PROVIDER_USER),
+                    ("password", PROVIDER_USER_PASSWORD),
+                ],
+            )
+            .await;
+        reply["refresh_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no refresh_token in {reply}"))
+            .to_owned()
+    }
+
+    /// Posts a token request with HTTP Basic client authentication to the
+    /// emulator's token endpoint and returns the JSON reply.
+    async fn request_token(&self, client_id: &str, secret: &str, form: &[(&str, &str)]) -> Value {
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-        let credentials = STANDARD.encode(format!("{USER_APP_CLIENT_ID}:{USER_APP_CLIENT_SECRET}"));
+        let credentials = STANDARD.encode(format!("{client_id}:{secret}"));
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
         let request = Request::builder()
             .method(Method::POST)
             .uri(self.emulator.token_url())
             .header("authorization", format!("Basic {credentials}"))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(Full::new(Bytes::from_static(
-                b"grant_type=client_credentials",
-            )))
+            .body(Full::new(Bytes::from(body)))
             .unwrap_or_else(|error| panic!("{error}"));
         let exchange = async {
             let response = client.request(request).await?;
             let body = response.into_body().collect().await?.to_bytes();
             anyhow::Ok(serde_json::from_slice::<Value>(&body)?)
         };
-        let body = tokio::time::timeout(Duration::from_secs(30), exchange)
+        tokio::time::timeout(Duration::from_secs(30), exchange)
             .await
             .unwrap_or_else(|_| panic!("the emulator sent no token within 30 seconds"))
-            .unwrap_or_else(|error| panic!("token request failed: {error}"));
-        body["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no access_token in {body}"))
-            .to_owned()
+            .unwrap_or_else(|error| panic!("token request failed: {error}"))
     }
 
     /// Takes what the recorders received for one request of one client.
@@ -425,6 +612,86 @@ impl Stack {
     }
 }
 
+/// An HTTPS listener on 127.0.0.1 that passes every connection, decrypted,
+/// to the emulator's HTTP listener.
+///
+/// `@sap/xssec` 4.15.0 sends a token request for a zone (`x-zid`) to
+/// `https://{uaadomain}/oauth/token`, always over HTTPS, and the SDK
+/// requests tokens for a zone whenever it has a JWT. The emulator serves HTTP only, so the
+/// bindings' `uaadomain` names this listener, and the Node process trusts
+/// its CA through `NODE_EXTRA_CA_CERTS`.
+struct TlsFront {
+    /// `127.0.0.1:PORT`.
+    authority: String,
+    /// The CA certificate as a PEM file.
+    ca_file: PathBuf,
+    _dir: TempDir,
+    accept_task: JoinHandle<()>,
+}
+
+impl TlsFront {
+    async fn start(target: SocketAddr) -> TlsFront {
+        let ca = TestCa::new("sdk-compare XSUAA CA").unwrap_or_else(|error| panic!("{error}"));
+        let server = ca
+            .server_certificate("127.0.0.1")
+            .unwrap_or_else(|error| panic!("{error}"));
+        let chain = vec![CertificateDer::from(server.certificate_der().to_vec())];
+        let key = PrivateKeyDer::from_pem_slice(server.private_key_pem().as_bytes())
+            .unwrap_or_else(|error| panic!("{error}"));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .and_then(|builder| builder.with_no_client_auth().with_single_cert(chain, key))
+            .unwrap_or_else(|error| panic!("TLS front configuration: {error}"));
+        let acceptor = TlsAcceptor::from(Arc::new(config));
+
+        let dir = TempDir::new().unwrap_or_else(|error| panic!("{error}"));
+        let ca_file = dir.path().join("xsuaa-ca.pem");
+        std::fs::write(&ca_file, ca.certificate_pem()).unwrap_or_else(|error| panic!("{error}"));
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .unwrap_or_else(|error| panic!("TLS front: {error}"));
+        let authority = listener
+            .local_addr()
+            .unwrap_or_else(|error| panic!("TLS front: {error}"))
+            .to_string();
+        let accept_task = tokio::spawn(pass_to(listener, acceptor, target));
+        TlsFront {
+            authority,
+            ca_file,
+            _dir: dir,
+            accept_task,
+        }
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.accept_task.abort();
+    }
+}
+
+/// Accepts TLS connections until the listener fails or the task is aborted,
+/// which also aborts the open connections.
+async fn pass_to(listener: TcpListener, acceptor: TlsAcceptor, target: SocketAddr) {
+    let mut connections = JoinSet::new();
+    while let Ok((stream, _)) = listener.accept().await {
+        while connections.try_join_next().is_some() {}
+        let acceptor = acceptor.clone();
+        connections.spawn(async move {
+            let handshake = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
+            let Ok(Ok(mut tls)) = handshake.await else {
+                return;
+            };
+            let Ok(mut plain) = TcpStream::connect(target).await else {
+                return;
+            };
+            // The copy ends when either side closes, and its error is not needed.
+            let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+        });
+    }
+}
+
 /// Sends every case through the gateway, one at a time, and returns what
 /// happened to each.
 async fn run_gateway(stack: &Stack, env: &[(&str, &str)], cases: &[Case]) -> Vec<Observed> {
@@ -434,11 +701,13 @@ async fn run_gateway(stack: &Stack, env: &[(&str, &str)], cases: &[Case]) -> Vec
     for case in cases {
         let url = format!("{}/odata/{}{}", gateway.url(), case.destination, case.path);
         let bearer = case.jwt.as_ref().map(|jwt| format!("Bearer {jwt}"));
-        let headers: Vec<(&str, &str)> = bearer
-            .as_deref()
-            .map(|value| ("authorization", value))
-            .into_iter()
-            .collect();
+        let mut headers: Vec<(&str, &str)> = Vec::new();
+        if let Some(bearer) = &bearer {
+            headers.push(("authorization", bearer));
+        }
+        if let Some(refresh_token) = &case.refresh_token {
+            headers.push(("x-refresh-token", refresh_token));
+        }
         let response = get(&url, &headers)
             .await
             .unwrap_or_else(|error| panic!("{case}: {url}: {error}"));
@@ -487,11 +756,17 @@ async fn run_sdk(stack: &Stack, env: &[(&str, &str)], cases: &[Case]) -> Vec<Obs
                 if let Some(jwt) = &case.jwt {
                     request["jwt"] = Value::String(jwt.clone());
                 }
+                if let Some(refresh_token) = &case.refresh_token {
+                    request["refreshToken"] = Value::String(refresh_token.clone());
+                }
                 request
             })
             .collect::<Vec<_>>(),
     });
-    let (results, blocked, output) = run_node(env, &job).await;
+    let ca_file = stack.xsuaa_front.ca_file.display().to_string();
+    let mut node_env = env.to_vec();
+    node_env.push(("NODE_EXTRA_CA_CERTS", &ca_file));
+    let (results, blocked, output) = run_node(&node_env, &job).await;
     assert_eq!(
         blocked,
         Vec::<String>::new(),
@@ -670,6 +945,14 @@ fn check_sent(case: &Case, client: &str, expected: &Sent, actual: &Sent) {
     assert_eq!(
         actual.proxy_auth, expected.proxy_auth,
         "proxy-authorization; {context}"
+    );
+    assert_eq!(
+        actual.principal, expected.principal,
+        "{PRINCIPAL_HEADER}; {context}"
+    );
+    assert_eq!(
+        actual.technical, expected.technical,
+        "{TECHNICAL_USER_HEADER}; {context}"
     );
     assert_eq!(actual.headers, expected.headers, "other headers; {context}");
 }
@@ -872,38 +1155,28 @@ fn service_cases(host: &str, backend_url: &str, user_jwt: &str) -> Vec<Case> {
             "FORWARD_TOKEN",
             "/Books",
             misconfigured.clone(),
-            backend(
-                plain("/Books").with_auth(Credential::bearer("authorization", USER_APP_CLIENT_ID)),
-            ),
+            backend(plain("/Books").with_auth(Credential::user_bearer(
+                "authorization",
+                USER_APP_CLIENT_ID,
+                PROVIDER_USER,
+                DEFAULT_SUBACCOUNT_ID,
+            ))),
         )
         .with_jwt(user_jwt),
         // ProxyType OnPremise: both go through the Connectivity service's
         // proxy, with its token and the Cloud Connector location.
-        Case::differs(
+        Case::same_through_proxy(
             "ON_PREMISE",
             "/A_BusinessPartner?$top=1",
-            Outcome::Proxy(
-                get_request(
-                    host,
-                    format!("{backend_url}{BASE_PATH}/A_BusinessPartner?$top=1"),
-                )
-                .with_proxy_auth(Credential::bearer(
-                    "proxy-authorization",
-                    CONNECTIVITY_CLIENT_ID,
-                ))
-                .with_header("sap-connectivity-scc-location_id", SCC_LOCATION_ID),
-            ),
-            Outcome::Proxy(
-                get_request(
-                    host,
-                    format!("{backend_url}{BASE_PATH}/A_BusinessPartner?$top=1"),
-                )
-                .with_proxy_auth(Credential::bearer(
-                    "proxy-authorization",
-                    CONNECTIVITY_CLIENT_ID,
-                ))
-                .with_header("sap-connectivity-scc-location_id", SCC_LOCATION_ID),
-            ),
+            get_request(
+                host,
+                format!("{backend_url}{BASE_PATH}/A_BusinessPartner?$top=1"),
+            )
+            .with_proxy_auth(Credential::bearer(
+                "proxy-authorization",
+                CONNECTIVITY_CLIENT_ID,
+            ))
+            .with_header("sap-connectivity-scc-location_id", SCC_LOCATION_ID),
         ),
     ]
 }
@@ -913,9 +1186,327 @@ async fn service_destinations_match_sdk() {
     sdk_compare_dir();
     let stack = Stack::start(service_destinations).await;
     let host = stack.backend.authority().to_owned();
-    let user_jwt = stack.user_jwt().await;
+    let user_jwt = stack.user_jwt(PROVIDER_USER, None);
     let cases = service_cases(&host, stack.backend.url(), &user_jwt);
     let vcap = stack.vcap_services();
+    let env = [("VCAP_SERVICES", vcap.as_str())];
+
+    let gateway = run_gateway(&stack, &env, &cases).await;
+    let sdk = run_sdk(&stack, &env, &cases).await;
+
+    compare(&cases, &gateway, &sdk);
+}
+
+// --- User-based destinations, with an xsuaa binding ---
+
+/// Builds the emulator configuration for the comparison with a logged-in
+/// user: a destination of every authentication type that needs the
+/// caller's user or the Connectivity service, a subscriber tenant with
+/// destinations of its own, and the users of the password grants.
+fn user_config(backend_url: &str) -> EmulatorConfig {
+    let token_url = "${EMULATOR_URL}/oauth/token";
+    let oauth = |name: &str, authentication: &str| {
+        Destination::oauth2_client_credentials(
+            name,
+            backend_url,
+            token_url,
+            BACKEND_CLIENT_ID,
+            BACKEND_CLIENT_SECRET,
+        )
+        .with_property("Authentication", authentication)
+    };
+    let on_premise = |name: &str, authentication: &str| {
+        Destination::no_authentication(name, format!("{backend_url}{BASE_PATH}"))
+            .with_property("Authentication", authentication)
+            .with_property("ProxyType", "OnPremise")
+            .with_property("CloudConnectorLocationId", SCC_LOCATION_ID)
+    };
+    let shared = |owner: &str| {
+        Destination::no_authentication("SHARED", backend_url)
+            .with_property("URL.headers.x-owner", owner)
+    };
+
+    EmulatorConfig {
+        users: vec![
+            UserConfig::new(PROVIDER_USER, PROVIDER_USER_PASSWORD),
+            UserConfig::new(TECHNICAL_USER, TECHNICAL_USER_PASSWORD),
+        ],
+        instance_destinations: vec![
+            Destination::no_authentication("NO_AUTH", backend_url),
+            shared("provider"),
+            Destination::no_authentication("PROVIDER_ONLY", backend_url),
+            oauth("PASSWORD", "OAuth2Password")
+                .with_property("User", TECHNICAL_USER)
+                .with_property("Password", TECHNICAL_USER_PASSWORD),
+            oauth("TOKEN_EXCHANGE", "OAuth2UserTokenExchange"),
+            oauth("JWT_BEARER", "OAuth2JWTBearer"),
+            oauth("REFRESH", "OAuth2RefreshToken"),
+            Destination::no_authentication("SAML", backend_url)
+                .with_property("Authentication", "OAuth2SAMLBearerAssertion")
+                .with_property("tokenServiceURL", token_url)
+                .with_property("clientKey", BACKEND_CLIENT_ID)
+                .with_property("tokenServiceUser", BACKEND_CLIENT_ID)
+                .with_property("tokenServicePassword", BACKEND_CLIENT_SECRET)
+                .with_property("audience", "backend"),
+            on_premise("ON_PREMISE_TECHNICAL", "OAuth2TechnicalUserPropagation")
+                .with_property("tokenServiceURL", token_url)
+                .with_property("clientId", BACKEND_CLIENT_ID)
+                .with_property("clientSecret", BACKEND_CLIENT_SECRET),
+            on_premise("ON_PREMISE_PRINCIPAL", "PrincipalPropagation"),
+            Destination::no_authentication("FORWARD_TOKEN", backend_url)
+                .with_property("forwardAuthToken", "true"),
+        ],
+        tenants: vec![TenantConfig {
+            subaccount_destinations: vec![
+                shared(SUBSCRIBER_SUBDOMAIN),
+                oauth("SUBSCRIBER_JWT_BEARER", "OAuth2JWTBearer"),
+                on_premise("SUBSCRIBER_PRINCIPAL", "PrincipalPropagation"),
+            ],
+            ..TenantConfig::new(SUBSCRIBER_ZONE, SUBSCRIBER_SUBDOMAIN)
+        }],
+        ..EmulatorConfig::default()
+    }
+}
+
+/// The tokens the user-based cases send.
+struct UserTokens {
+    /// The provider user's JWT.
+    provider: String,
+    /// The subscriber user's JWT.
+    subscriber: String,
+    /// A client-credentials JWT of the application client, without a user.
+    app_client: String,
+    /// The provider user's refresh token for the backend client.
+    refresh: String,
+}
+
+fn provider_user_cases(host: &str, backend_url: &str, tokens: &UserTokens) -> Vec<Case> {
+    let plain = |target: &str| get_request(host, target);
+    let misconfigured = Outcome::GatewayError(StatusCode::BAD_GATEWAY, "DestinationMisconfigured");
+    let as_user = |user: &str| {
+        Credential::user_bearer(
+            "authorization",
+            BACKEND_CLIENT_ID,
+            user,
+            DEFAULT_SUBACCOUNT_ID,
+        )
+    };
+    let caller = Credential::user_bearer(
+        "authorization",
+        USER_APP_CLIENT_ID,
+        PROVIDER_USER,
+        DEFAULT_SUBACCOUNT_ID,
+    );
+    let through_proxy = get_request(
+        host,
+        format!("{backend_url}{BASE_PATH}/A_BusinessPartner?$top=1"),
+    )
+    .with_proxy_auth(Credential::bearer(
+        "proxy-authorization",
+        CONNECTIVITY_CLIENT_ID,
+    ))
+    .with_header("sap-connectivity-scc-location_id", SCC_LOCATION_ID);
+    let jwt = tokens.provider.as_str();
+
+    vec![
+        // The gateway validates the caller's token and does not pass it on.
+        Case::same("NO_AUTH", "/Books", plain("/Books")).with_jwt(jwt),
+        Case::same(
+            "PASSWORD",
+            "/Books",
+            plain("/Books").with_auth(as_user(TECHNICAL_USER)),
+        )
+        .with_jwt(jwt),
+        Case::same(
+            "TOKEN_EXCHANGE",
+            "/Books",
+            plain("/Books").with_auth(as_user(PROVIDER_USER)),
+        )
+        .with_jwt(jwt),
+        Case::same(
+            "JWT_BEARER",
+            "/Books",
+            plain("/Books").with_auth(as_user(PROVIDER_USER)),
+        )
+        .with_jwt(jwt),
+        Case::same(
+            "SAML",
+            "/Books",
+            plain("/Books").with_auth(as_user(PROVIDER_USER)),
+        )
+        .with_jwt(jwt),
+        // OAuth2RefreshToken without a refresh token: the SDK throws
+        // before it requests the token from the Destination service. The
+        // gateway requests it, and the service's auth token has an error.
+        Case::differs(
+            "REFRESH",
+            "/Books",
+            misconfigured.clone(),
+            Outcome::SdkError("No refresh token has been provided"),
+        )
+        .with_jwt(jwt),
+        Case::same(
+            "REFRESH",
+            "/Books?$top=1",
+            plain("/Books?$top=1").with_auth(as_user(PROVIDER_USER)),
+        )
+        .with_jwt(jwt)
+        .with_refresh_token(&tokens.refresh),
+        // Both cache the destination with its token per tenant and user,
+        // so the same user needs no refresh token while the entry lasts.
+        Case::same(
+            "REFRESH",
+            "/Books?$top=2",
+            plain("/Books?$top=2").with_auth(as_user(PROVIDER_USER)),
+        )
+        .with_jwt(jwt),
+        // The SDK does not support OAuth2TechnicalUserPropagation. The
+        // gateway sends the auth token in the header that it names.
+        Case::differs(
+            "ON_PREMISE_TECHNICAL",
+            "/A_BusinessPartner?$top=1",
+            Outcome::Proxy(
+                through_proxy
+                    .clone()
+                    .with_technical(Credential::bearer(TECHNICAL_USER_HEADER, BACKEND_CLIENT_ID)),
+            ),
+            Outcome::SdkError("not supported by the SAP Cloud SDK"),
+        )
+        .with_jwt(jwt),
+        Case::same_through_proxy(
+            "ON_PREMISE_PRINCIPAL",
+            "/A_BusinessPartner?$top=1",
+            through_proxy
+                .clone()
+                .with_principal(Credential::user_bearer(
+                    PRINCIPAL_HEADER,
+                    USER_APP_CLIENT_ID,
+                    PROVIDER_USER,
+                    DEFAULT_SUBACCOUNT_ID,
+                )),
+        )
+        .with_jwt(jwt),
+        // A JWT without a user: the gateway rejects principal propagation
+        // before it sends anything. The SDK sends the client's token as the
+        // principal.
+        Case::differs(
+            "ON_PREMISE_PRINCIPAL",
+            "/A_BusinessPartner?$top=1",
+            misconfigured,
+            Outcome::Proxy(
+                through_proxy
+                    .with_principal(Credential::bearer(PRINCIPAL_HEADER, USER_APP_CLIENT_ID)),
+            ),
+        )
+        .with_jwt(&tokens.app_client),
+        // With an xsuaa binding, the gateway forwards the validated token.
+        Case::same("FORWARD_TOKEN", "/Books", plain("/Books").with_auth(caller)).with_jwt(jwt),
+    ]
+}
+
+fn subscriber_user_cases(host: &str, backend_url: &str, tokens: &UserTokens) -> Vec<Case> {
+    let plain = |target: &str| get_request(host, target);
+    let subscriber_user = |header: &str, client_id: &str| {
+        Credential::user_bearer(header, client_id, SUBSCRIBER_USER, SUBSCRIBER_ZONE)
+    };
+    let subscriber_proxy_token = Credential::client_bearer(
+        "proxy-authorization",
+        CONNECTIVITY_CLIENT_ID,
+        SUBSCRIBER_ZONE,
+    );
+    // The proxy token differs by case and is set in each.
+    let through_proxy = get_request(
+        host,
+        format!("{backend_url}{BASE_PATH}/A_BusinessPartner?$top=1"),
+    )
+    .with_principal(subscriber_user(PRINCIPAL_HEADER, USER_APP_CLIENT_ID))
+    .with_header("sap-connectivity-scc-location_id", SCC_LOCATION_ID);
+    let jwt = tokens.subscriber.as_str();
+
+    vec![
+        // Subscriber first: the subscriber's SHARED, not the provider's.
+        Case::same(
+            "SHARED",
+            "/Books",
+            plain("/Books").with_header("x-owner", SUBSCRIBER_SUBDOMAIN),
+        )
+        .with_jwt(jwt),
+        // Provider fallback.
+        Case::same("PROVIDER_ONLY", "/Books", plain("/Books")).with_jwt(jwt),
+        Case::same(
+            "SUBSCRIBER_JWT_BEARER",
+            "/Books",
+            plain("/Books").with_auth(subscriber_user("authorization", BACKEND_CLIENT_ID)),
+        )
+        .with_jwt(jwt),
+        // A provider destination that exchanges the subscriber user's token:
+        // the token stays in the user's zone.
+        Case::same(
+            "JWT_BEARER",
+            "/Books",
+            plain("/Books").with_auth(subscriber_user("authorization", BACKEND_CLIENT_ID)),
+        )
+        .with_jwt(jwt),
+        // A subscriber's on-premise destination: both request the proxy
+        // token in the subscriber's zone.
+        Case::same_through_proxy(
+            "SUBSCRIBER_PRINCIPAL",
+            "/A_BusinessPartner?$top=1",
+            through_proxy
+                .clone()
+                .with_proxy_auth(subscriber_proxy_token.clone()),
+        )
+        .with_jwt(jwt),
+        // The provider's on-premise destination: the gateway requests the
+        // proxy token in the zone of the destination, the SDK in the zone of
+        // the user.
+        Case::differs(
+            "ON_PREMISE_PRINCIPAL",
+            "/A_BusinessPartner?$top=1",
+            Outcome::Proxy(through_proxy.clone().with_proxy_auth(Credential::bearer(
+                "proxy-authorization",
+                CONNECTIVITY_CLIENT_ID,
+            ))),
+            Outcome::Proxy(through_proxy.with_proxy_auth(subscriber_proxy_token)),
+        )
+        .with_jwt(jwt),
+    ]
+}
+
+/// Starts the stack for the user-based comparison and creates its tokens.
+async fn start_user_stack() -> (Stack, UserTokens) {
+    let stack = Stack::start_with(user_config).await;
+    let tokens = UserTokens {
+        provider: stack.user_jwt(PROVIDER_USER, None),
+        subscriber: stack.user_jwt(SUBSCRIBER_USER, Some(SUBSCRIBER_ZONE)),
+        app_client: stack.app_client_jwt().await,
+        refresh: stack.backend_refresh_token().await,
+    };
+    (stack, tokens)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provider_user_destinations_match_sdk() {
+    sdk_compare_dir();
+    let (stack, tokens) = start_user_stack().await;
+    let host = stack.backend.authority().to_owned();
+    let cases = provider_user_cases(&host, stack.backend.url(), &tokens);
+    let vcap = stack.vcap_services_with_xsuaa();
+    let env = [("VCAP_SERVICES", vcap.as_str())];
+
+    let gateway = run_gateway(&stack, &env, &cases).await;
+    let sdk = run_sdk(&stack, &env, &cases).await;
+
+    compare(&cases, &gateway, &sdk);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn subscriber_user_destinations_match_sdk() {
+    sdk_compare_dir();
+    let (stack, tokens) = start_user_stack().await;
+    let host = stack.backend.authority().to_owned();
+    let cases = subscriber_user_cases(&host, stack.backend.url(), &tokens);
+    let vcap = stack.vcap_services_with_xsuaa();
     let env = [("VCAP_SERVICES", vcap.as_str())];
 
     let gateway = run_gateway(&stack, &env, &cases).await;
