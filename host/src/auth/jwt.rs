@@ -19,6 +19,9 @@ pub struct Claims {
     pub zone_id: String,
     pub subdomain: Option<String>,
     pub user_name: Option<String>,
+    /// A key that identifies the user across identity providers: `user_id`,
+    /// else `user_uuid`, else `origin` and `user_name` together.
+    pub user_key: Option<String>,
     pub client_id: Option<String>,
     pub scopes: Vec<String>,
 }
@@ -48,6 +51,12 @@ struct RawClaims {
     ext_attr: Option<ExtAttr>,
     #[serde(default)]
     user_name: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    user_uuid: Option<String>,
+    #[serde(default)]
+    origin: Option<String>,
     #[serde(default)]
     client_id: Option<String>,
     #[serde(default)]
@@ -109,13 +118,29 @@ pub(super) async fn validate(
     check_issuer(&raw.iss, xsuaa)?;
     check_audience(&raw, xsuaa)?;
 
+    let user_key = user_key(&raw);
     Ok(Claims {
+        user_key,
         zone_id: raw.zid,
         subdomain: raw.ext_attr.and_then(|ext| ext.zdn),
         user_name: raw.user_name,
         client_id: raw.client_id.or(raw.cid),
         scopes: raw.scope,
     })
+}
+
+/// Returns the key that identifies a token's user. A user name is unique
+/// only within one identity provider (`origin`), so it never identifies the
+/// user alone.
+fn user_key(raw: &RawClaims) -> Option<String> {
+    raw.user_id
+        .clone()
+        .or_else(|| raw.user_uuid.clone())
+        .or_else(|| {
+            raw.user_name
+                .as_ref()
+                .map(|name| format!("{}/{name}", raw.origin.as_deref().unwrap_or_default()))
+        })
 }
 
 /// Accepts issuers on the binding's own XSUAA host, or on any subdomain of
@@ -213,11 +238,26 @@ mod tests {
             zid: "z".to_owned(),
             ext_attr: None,
             user_name: None,
+            user_id: None,
+            user_uuid: None,
+            origin: None,
             client_id: client.map(str::to_owned),
             cid: None,
             scope: scope.iter().map(|s| (*s).to_owned()).collect(),
             aud,
         }
+    }
+
+    #[test]
+    fn user_key_prefers_ids_over_names() {
+        let mut raw = claims(Audience::None, &[], None);
+        raw.user_name = Some("alice".to_owned());
+        raw.origin = Some("corporate-idp".to_owned());
+        assert_eq!(user_key(&raw).as_deref(), Some("corporate-idp/alice"));
+        raw.user_uuid = Some("uuid-1".to_owned());
+        assert_eq!(user_key(&raw).as_deref(), Some("uuid-1"));
+        raw.user_id = Some("id-1".to_owned());
+        assert_eq!(user_key(&raw).as_deref(), Some("id-1"));
     }
 
     #[test]

@@ -36,7 +36,8 @@ pub struct Tenant {
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub tenant: Tenant,
-    /// The user, for tokens issued to a user rather than a client.
+    /// The user's identifying key, for tokens issued to a user rather than
+    /// a client; user-dependent destinations are cached under it.
     pub user: Option<String>,
     /// The caller's token, for user propagation.
     pub token: Secret,
@@ -78,7 +79,7 @@ impl Authenticator {
                 zone_id: claims.zone_id.clone(),
                 subdomain: claims.subdomain.clone(),
             },
-            user: claims.user_name.clone(),
+            user: claims.user_name.as_ref().and(claims.user_key.clone()),
             token: Secret::new(token),
         }))
     }
