@@ -9,5 +9,5 @@ scripts/setup.sh
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo clippy -p btp-gateway-guest --target wasm32-wasip2 --locked -- -D warnings
+cargo clippy -p btp-gateway-guest -p test-guest-misbehave --target wasm32-wasip2 --locked -- -D warnings
 cargo test --workspace --locked

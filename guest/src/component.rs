@@ -224,6 +224,10 @@ fn map_error_code(destination: &str, code: &ErrorCode) -> GatewayError {
         ErrorCode::TlsCertificateError | ErrorCode::TlsProtocolError => {
             GatewayError::backend_failed(destination, "the TLS handshake failed")
         }
+        ErrorCode::DestinationIpProhibited => GatewayError::backend_failed(
+            destination,
+            "its address is refused: loopback, link-local and metadata addresses are not allowed",
+        ),
         ErrorCode::DnsError(_) => {
             GatewayError::backend_failed(destination, "its host name could not be resolved")
         }

@@ -14,6 +14,7 @@ use btp_gateway::config::{Config, ProcessEnv};
 use btp_gateway::destination::Resolver;
 use btp_gateway::engine::{self, GatewayComponent, Limits};
 use btp_gateway::logging::{self, LogFormat};
+use btp_gateway::outbound::egress::EgressPolicy;
 use btp_gateway::outbound::{Connectivity, HttpClient, Outbound};
 use btp_gateway::server::{self, App};
 
@@ -102,7 +103,14 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         max_request_body_bytes: args.max_request_body_mib.max(1) << 20,
     };
 
-    let client = HttpClient::new()?;
+    let client = HttpClient::new(EgressPolicy {
+        allow_local: config.allow_local_addresses,
+    })?;
+    if config.allow_local_addresses && config.on_cloud_foundry {
+        tracing::warn!(
+            "BTP_GATEWAY_ALLOW_LOCAL_ADDRESSES is on: destinations may reach loopback and metadata addresses"
+        );
+    }
     let provider_zone = config
         .xsuaa
         .as_ref()

@@ -183,3 +183,41 @@ async fn oversized_body_is_413() {
     );
     assert_eq!(response.json()["error"]["code"], "PayloadTooLarge");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn local_addresses_refused_when_not_allowed() {
+    let cap = CapService::start().unwrap_or_else(|error| panic!("{error}"));
+    let port = cap.url().rsplit(':').next().unwrap_or_default().to_owned();
+    let destinations = serde_json::json!([
+        { "name": "LITERAL", "url": cap.url() },
+        { "name": "BY_NAME", "url": format!("http://localhost:{port}") },
+    ])
+    .to_string();
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let gateway = Gateway::start(
+        &[
+            ("destinations", &destinations),
+            ("BTP_GATEWAY_ALLOW_LOCAL_ADDRESSES", "false"),
+        ],
+        dir.path(),
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+
+    for name in ["LITERAL", "BY_NAME"] {
+        let url = format!("{}/odata/{name}/echo/headers", gateway.url());
+        let response = get(&url, &[])
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(
+            response.status,
+            StatusCode::BAD_GATEWAY,
+            "{name}: {}",
+            response.text()
+        );
+        let message = response.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(message.contains("address is refused"), "{name}: {message}");
+    }
+}

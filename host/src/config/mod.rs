@@ -62,6 +62,10 @@ pub struct Config {
     pub connectivity: Option<ConnectivityCredentials>,
     /// Destinations from the `destinations` variable.
     pub local_destinations: Vec<DestinationConfig>,
+    /// Whether outgoing connections may reach loopback, link-local and
+    /// metadata addresses: `BTP_GATEWAY_ALLOW_LOCAL_ADDRESSES`, by default
+    /// only off Cloud Foundry.
+    pub allow_local_addresses: bool,
     /// Where each setting came from, for the start-up log. Holds no values.
     pub sources: Vec<String>,
 }
@@ -152,6 +156,22 @@ impl Config {
             None => Vec::new(),
         };
 
+        let allow_local_addresses =
+            match layered.var_with_source("BTP_GATEWAY_ALLOW_LOCAL_ADDRESSES") {
+                None => !on_cloud_foundry,
+                Some((value, source)) => match value.trim() {
+                    "true" => true,
+                    "false" => false,
+                    _ => {
+                        return Err(ConfigError::InvalidVariable {
+                            variable: "BTP_GATEWAY_ALLOW_LOCAL_ADDRESSES".to_owned(),
+                            source_name: source.to_owned(),
+                            reason: "must be true or false".to_owned(),
+                        });
+                    }
+                },
+            };
+
         Ok(Config {
             listen,
             on_cloud_foundry,
@@ -159,6 +179,7 @@ impl Config {
             xsuaa,
             connectivity,
             local_destinations,
+            allow_local_addresses,
             sources,
         })
     }

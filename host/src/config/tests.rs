@@ -38,6 +38,24 @@ fn cloud_foundry_listens_on_all_interfaces() {
 }
 
 #[test]
+fn local_addresses_allowed_only_off_cloud_foundry() {
+    let dir = dir();
+    let local = load(&[], dir.path()).unwrap_or_else(|error| panic!("{error}"));
+    assert!(local.allow_local_addresses);
+    let cf =
+        load(&[("VCAP_APPLICATION", "{}")], dir.path()).unwrap_or_else(|error| panic!("{error}"));
+    assert!(!cf.allow_local_addresses);
+    let forced = load(
+        &[("BTP_GATEWAY_ALLOW_LOCAL_ADDRESSES", "false")],
+        dir.path(),
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    assert!(!forced.allow_local_addresses);
+    let invalid = load(&[("BTP_GATEWAY_ALLOW_LOCAL_ADDRESSES", "yes")], dir.path());
+    assert!(invalid.is_err());
+}
+
+#[test]
 fn invalid_port_is_named() {
     let dir = dir();
     let error = load(&[("PORT", "eighty")], dir.path())

@@ -27,6 +27,7 @@ pub(super) struct Certificate {
 /// Builds the destination's own TLS client when it presents a client
 /// certificate or trusts every server.
 pub(super) fn tls_client(
+    base: &HttpClient,
     config: &DestinationConfig,
     certificates: &[Certificate],
 ) -> Result<Option<HttpClient>, String> {
@@ -58,7 +59,7 @@ pub(super) fn tls_client(
         return Ok(None);
     }
     let tls = client_config(identity, config.trust_all).map_err(|error| format!("{error:#}"))?;
-    HttpClient::with_tls(tls)
+    base.with_tls(tls)
         .map(Some)
         .map_err(|error| format!("{error:#}"))
 }

@@ -64,7 +64,7 @@ impl Resolver {
                 Some(oauth) => Some(TokenCache::new(oauth, client)?),
                 None => None,
             };
-            let tls_client = super::key_store::tls_client(&config, &[])
+            let tls_client = super::key_store::tls_client(client, &config, &[])
                 .map_err(|reason| anyhow::anyhow!("destination '{}': {reason}", config.name))?;
             local_map.insert(
                 config.name.clone(),

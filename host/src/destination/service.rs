@@ -160,7 +160,8 @@ impl DestinationService {
         let response: FindResponse = serde_json::from_slice(&body)
             .context("the Destination service response has no destinationConfiguration")
             .map_err(unavailable)?;
-        let mut found = destination_from_response(name, response, request.user_token.is_some())?;
+        let mut found =
+            destination_from_response(name, response, request.user_token.is_some(), &self.client)?;
         found.destination.tenant = request.tenant.cloned();
         Ok(found)
     }
@@ -182,6 +183,7 @@ fn destination_from_response(
     name: &str,
     response: FindResponse,
     has_user: bool,
+    client: &HttpClient,
 ) -> Result<ServiceDestination, LookupError> {
     let unusable = |reason: String| LookupError::Unusable {
         name: name.to_owned(),
@@ -263,7 +265,8 @@ fn destination_from_response(
         }
     };
 
-    let client = key_store::tls_client(&config, &response.certificates).map_err(unusable)?;
+    let client =
+        key_store::tls_client(client, &config, &response.certificates).map_err(unusable)?;
     // A SAML assertion is meant for one use: it is never cached.
     let cacheable = !usable.is_some_and(|token| token.kind.eq_ignore_ascii_case("SAML2.0"));
     Ok(ServiceDestination {
@@ -315,6 +318,11 @@ fn service_message(body: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    fn test_client() -> HttpClient {
+        HttpClient::new(crate::outbound::egress::EgressPolicy { allow_local: true })
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
     fn response(value: Value) -> FindResponse {
         match serde_json::from_value(value) {
             Ok(response) => response,
@@ -337,6 +345,7 @@ mod tests {
                 ]
             })),
             false,
+            &test_client(),
         );
         let Ok(found) = found else {
             panic!("{found:?}")
@@ -363,6 +372,7 @@ mod tests {
                 "authTokens": [{ "type": "", "value": "", "error": "Retrieval of OAuth2 access token failed" }]
             })),
             false,
+            &test_client(),
         );
         let message = found.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(
@@ -379,6 +389,7 @@ mod tests {
                 "destinationConfiguration": { "Name": "d", "URL": "https://x", "Authentication": "SAMLAssertion" }
             })),
             true,
+            &test_client(),
         );
         assert!(matches!(found, Err(LookupError::Unusable { .. })));
     }
@@ -391,10 +402,11 @@ mod tests {
                 "Authentication": "PrincipalPropagation"
             }
         });
-        let without = destination_from_response("d", response(value.clone()), false);
+        let without =
+            destination_from_response("d", response(value.clone()), false, &test_client());
         let message = without.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(message.contains("needs a logged-in user"), "{message}");
-        assert!(destination_from_response("d", response(value), true).is_ok());
+        assert!(destination_from_response("d", response(value), true, &test_client()).is_ok());
     }
 
     #[test]
@@ -409,6 +421,7 @@ mod tests {
                                  "http_header": { "key": "Authorization", "value": "SAML2.0 PHNhbWw+" } }]
             })),
             true,
+            &test_client(),
         );
         assert!(matches!(
             found,
@@ -432,7 +445,8 @@ mod tests {
             },
             service_uri: Url::parse("http://127.0.0.1:2/").unwrap_or_else(|e| panic!("{e}")),
         };
-        let client = HttpClient::new().unwrap_or_else(|e| panic!("{e}"));
+        let client = HttpClient::new(crate::outbound::egress::EgressPolicy { allow_local: true })
+            .unwrap_or_else(|e| panic!("{e}"));
         let service =
             DestinationService::new(&credentials, client).unwrap_or_else(|e| panic!("{e}"));
         let url = service

@@ -90,7 +90,7 @@ impl TokenCache {
                         client.client_id
                     )
                 })?;
-                HttpClient::with_tls(client_config(Some(identity), false)?)?
+                http.with_tls(client_config(Some(identity), false)?)?
             }
         };
         Ok(Self {

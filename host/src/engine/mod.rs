@@ -339,7 +339,8 @@ mod tests {
     use http::HeaderValue;
 
     fn component(limits: Limits) -> GatewayComponent {
-        let client = HttpClient::new().unwrap_or_else(|error| panic!("{error}"));
+        let client = HttpClient::new(crate::outbound::egress::EgressPolicy { allow_local: true })
+            .unwrap_or_else(|error| panic!("{error}"));
         let outbound = Arc::new(Outbound {
             resolver: Resolver::new(Vec::new(), None, None, &client)
                 .unwrap_or_else(|error| panic!("{error}")),
@@ -390,7 +391,8 @@ mod tests {
     #[test]
     fn rejects_bytes_that_are_no_component() {
         let limits = Limits::default();
-        let client = HttpClient::new().unwrap_or_else(|error| panic!("{error}"));
+        let client = HttpClient::new(crate::outbound::egress::EgressPolicy { allow_local: true })
+            .unwrap_or_else(|error| panic!("{error}"));
         let outbound = Arc::new(Outbound {
             resolver: Resolver::new(Vec::new(), None, None, &client)
                 .unwrap_or_else(|error| panic!("{error}")),

@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::WasiBody;
 
+use super::egress::{EgressPolicy, GuardedConnector};
 use super::tls;
 
 /// How long to wait for a TCP connection before the attempt fails.
@@ -37,44 +38,55 @@ const SMALL_BODY_LIMIT: usize = 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct HttpClient {
     inner: Inner,
+    policy: EgressPolicy,
 }
 
 #[derive(Clone, Debug)]
 enum Inner {
-    Direct(Client<HttpsConnector<HttpConnector>, WasiBody>),
+    Direct(Client<HttpsConnector<GuardedConnector>, WasiBody>),
     Proxied(Client<ProxyConnector, WasiBody>),
 }
 
 impl HttpClient {
-    /// Creates a client that trusts the system's certificate authorities.
-    pub fn new() -> anyhow::Result<Self> {
-        Self::with_tls(tls::client_config(None, false)?)
+    /// Creates a client that trusts the system's certificate authorities
+    /// and connects only where `policy` allows.
+    pub fn new(policy: EgressPolicy) -> anyhow::Result<Self> {
+        Self::build(tls::client_config(None, false)?, policy)
     }
 
-    /// Creates a client with its own TLS configuration.
-    pub fn with_tls(config: rustls::ClientConfig) -> anyhow::Result<Self> {
+    /// Creates a client with the same address policy and its own TLS
+    /// configuration.
+    pub fn with_tls(&self, config: rustls::ClientConfig) -> anyhow::Result<Self> {
+        Self::build(config, self.policy)
+    }
+
+    fn build(config: rustls::ClientConfig, policy: EgressPolicy) -> anyhow::Result<Self> {
+        let connector = GuardedConnector::new(policy, configure_http);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(config)
             .https_or_http()
             .enable_http1()
-            .wrap_connector(http_connector());
+            .wrap_connector(connector);
         Ok(Self {
             inner: Inner::Direct(builder().build(https)),
+            policy,
         })
     }
 
     /// Creates a client that sends every request in absolute form to an
     /// HTTP proxy, as the Connectivity service's on-premise proxy expects.
-    pub fn through_proxy(host: &str, port: u16) -> anyhow::Result<Self> {
+    /// The proxy's address comes from the connectivity binding, so the
+    /// address policy does not apply to it.
+    pub fn through_proxy(&self, host: &str, port: u16) -> anyhow::Result<Self> {
         let proxy: Uri = format!("http://{host}:{port}")
             .parse()
             .with_context(|| format!("'{host}:{port}' is not a valid proxy address"))?;
-        let connector = ProxyConnector {
-            proxy,
-            http: http_connector(),
-        };
+        let mut http = HttpConnector::new();
+        configure_http(&mut http);
+        let connector = ProxyConnector { proxy, http };
         Ok(Self {
             inner: Inner::Proxied(builder().build(connector)),
+            policy: self.policy,
         })
     }
 
@@ -117,12 +129,10 @@ impl HttpClient {
     }
 }
 
-fn http_connector() -> HttpConnector {
-    let mut http = HttpConnector::new();
+fn configure_http<R>(http: &mut HttpConnector<R>) {
     http.enforce_http(false);
     http.set_connect_timeout(Some(CONNECT_TIMEOUT));
     http.set_nodelay(true);
-    http
 }
 
 fn builder() -> hyper_util::client::legacy::Builder {

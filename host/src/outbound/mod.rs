@@ -11,6 +11,7 @@
 
 mod address;
 mod client;
+pub mod egress;
 mod forward;
 mod onpremise;
 pub mod tls;
@@ -268,6 +269,9 @@ fn log_lookup_error(error: &LookupError, correlation_id: &str) {
 /// so the guest can tell a refused connection from a TLS or DNS failure.
 fn connect_error_code(error: &hyper_util::client::legacy::Error) -> Error {
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    // A refused address shows up inside the resolver's "dns error", so the
+    // whole chain is searched before the error counts as a DNS failure.
+    let mut saw_dns_error = false;
     while let Some(cause) = source {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             if let Some(tls) = rustls_error(io) {
@@ -279,18 +283,21 @@ fn connect_error_code(error: &hyper_util::client::legacy::Error) -> Error {
             match io.kind() {
                 std::io::ErrorKind::TimedOut => return Error::ConnectionTimeout,
                 std::io::ErrorKind::ConnectionRefused => return Error::ConnectionRefused,
+                std::io::ErrorKind::PermissionDenied => return Error::DestinationIpProhibited,
                 _ => {}
             }
         }
-        if cause.to_string().contains("dns error") {
-            return Error::DnsError {
-                rcode: None,
-                info_code: None,
-            };
-        }
+        saw_dns_error |= cause.to_string().contains("dns error");
         source = cause.source();
     }
-    Error::ConnectionRefused
+    if saw_dns_error {
+        Error::DnsError {
+            rcode: None,
+            info_code: None,
+        }
+    } else {
+        Error::ConnectionRefused
+    }
 }
 
 /// Finds a TLS error inside I/O errors, which hyper-rustls nests two deep.

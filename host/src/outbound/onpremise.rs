@@ -37,7 +37,7 @@ impl Connectivity {
     pub fn new(credentials: &ConnectivityCredentials, client: &HttpClient) -> anyhow::Result<Self> {
         Ok(Self {
             tokens: TokenCache::new(credentials.client.clone(), client)?,
-            proxy: HttpClient::through_proxy(&credentials.proxy_host, credentials.proxy_port)?,
+            proxy: client.through_proxy(&credentials.proxy_host, credentials.proxy_port)?,
         })
     }
 
