@@ -67,7 +67,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    logging::init(args.log_format, config.on_cloud_foundry);
+    let component = logging::Component::from_environment(
+        std::env::var("VCAP_APPLICATION").ok().as_deref(),
+        std::env::var("CF_INSTANCE_INDEX").ok().as_deref(),
+    );
+    logging::init(args.log_format, config.on_cloud_foundry, component);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

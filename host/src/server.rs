@@ -116,7 +116,22 @@ impl App {
         let correlation_text = correlation.to_str().unwrap_or_default().to_owned();
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
-        let span = tracing::info_span!("request", correlation_id = %correlation_text, http.request.method = %method, url.path = %path);
+        let target = request
+            .uri()
+            .path_and_query()
+            .map_or_else(|| path.clone(), |pq| pq.as_str().to_owned());
+        let request_id = request
+            .headers()
+            .get("x-vcap-request-id")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("-")
+            .to_owned();
+        let span = tracing::info_span!(
+            "request",
+            correlation_id = %correlation_text,
+            request_id = %request_id,
+            tenant_id = tracing::field::Empty,
+        );
 
         let mut response = async {
             if path == "/health" {
@@ -135,7 +150,11 @@ impl App {
 
             let caller = match &self.authenticator {
                 Some(authenticator) => match authenticator.authenticate(request.headers()).await {
-                    Ok(caller) => Some(caller),
+                    Ok(caller) => {
+                        tracing::Span::current()
+                            .record("tenant_id", caller.tenant.zone_id.as_str());
+                        Some(caller)
+                    }
                     Err(error) => return unauthorized(&error, &correlation_text),
                 },
                 None => None,
@@ -170,9 +189,21 @@ impl App {
             .headers_mut()
             .insert(CORRELATION_HEADER, correlation);
         let _entered = span.enter();
+        // One request log per request, with the field names of SAP's
+        // request logs; the size is -1 when the body streams.
+        let size = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<i64>().ok())
+            .unwrap_or(-1);
         tracing::info!(
-            http.response.status_code = response.status().as_u16(),
-            duration_ms = started.elapsed().as_millis() as u64,
+            "type" = "request",
+            method = %method,
+            request = %target,
+            response_status = response.status().as_u16(),
+            response_time_ms = started.elapsed().as_millis() as u64,
+            response_size_b = size,
             "request"
         );
         response

@@ -744,3 +744,53 @@ async fn health_answers_and_sigterm_stops() {
         .unwrap_or_else(|error| panic!("{error}"));
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_use_sap_field_names() {
+    let dir = temp_dir();
+    // VCAP_APPLICATION would make the gateway listen on all interfaces, so
+    // the component fields it feeds are checked by a unit test instead.
+    let gateway = Gateway::start(
+        &[
+            ("BTP_GATEWAY_LOG_FORMAT", "json"),
+            ("CF_INSTANCE_INDEX", "0"),
+        ],
+        dir.path(),
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    let url = format!("{}/odata/NOPE/x", gateway.url());
+    let response = get(&url, &[("x-correlationid", "corr-json-1")])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status, StatusCode::NOT_FOUND);
+
+    let log = gateway.log_after(r#""type":"request""#);
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("not JSON ({error}): {line}"))
+        })
+        .collect();
+    for line in &lines {
+        for field in [
+            "written_at",
+            "written_ts",
+            "level",
+            "logger",
+            "msg",
+            "type",
+            "component_instance",
+        ] {
+            assert!(line.get(field).is_some(), "{field} missing in {line}");
+        }
+    }
+    let request_log = lines
+        .iter()
+        .find(|line| line["type"] == "request")
+        .unwrap_or_else(|| panic!("no request log in {log}"));
+    assert_eq!(request_log["correlation_id"], "corr-json-1");
+    assert_eq!(request_log["method"], "GET");
+    assert_eq!(request_log["request"], "/odata/NOPE/x");
+    assert_eq!(request_log["response_status"], 404);
+    assert!(request_log["response_time_ms"].is_u64(), "{request_log}");
+}
