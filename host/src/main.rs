@@ -36,6 +36,11 @@ struct Args {
     #[arg(long, env = "BTP_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     log_format: LogFormat,
 
+    /// Threads that serve requests; by default one per CPU the container
+    /// may use.
+    #[arg(long, env = "BTP_GATEWAY_WORKER_THREADS")]
+    worker_threads: Option<usize>,
+
     /// Guest instances that may run at once; further requests get 503.
     #[arg(long, env = "BTP_GATEWAY_MAX_INSTANCES", default_value_t = Limits::default().max_instances)]
     max_instances: u32,
@@ -73,7 +78,15 @@ fn main() -> ExitCode {
     );
     logging::init(args.log_format, config.on_cloud_foundry, component);
 
+    // The default follows the CPU quota of the container's cgroup, which
+    // std's available_parallelism reads on Linux.
+    let worker_threads = args
+        .worker_threads
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(2)
+        .max(1);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads)
         .enable_all()
         .build()
     {
@@ -180,10 +193,7 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         "listening on http://{address}"
     );
 
-    let app = App {
-        component,
-        authenticator,
-    };
+    let app = App::new(component, authenticator);
     server::run(listener, Arc::new(app), shutdown_signal()).await
 }
 

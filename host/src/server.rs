@@ -50,6 +50,18 @@ pub struct App {
     pub component: GatewayComponent,
     /// Validates callers when an xsuaa binding exists.
     pub authenticator: Option<Authenticator>,
+    /// Set once shutdown began: readiness then reports 503.
+    pub shutting_down: std::sync::atomic::AtomicBool,
+}
+
+impl App {
+    pub fn new(component: GatewayComponent, authenticator: Option<Authenticator>) -> Self {
+        Self {
+            component,
+            authenticator,
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
 }
 
 /// Serves `listener` until `shutdown` completes, then lets in-flight
@@ -91,7 +103,10 @@ pub async fn run(
                     }
                 });
             }
-            () = &mut shutdown => break,
+            () = &mut shutdown => {
+                app.shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
+                break;
+            }
         }
     }
 
@@ -134,8 +149,21 @@ impl App {
         );
 
         let mut response = async {
-            if path == "/health" {
+            // Health endpoints answer without authentication and without
+            // touching a backend. Liveness says the process serves;
+            // readiness also says it takes new work.
+            if path == "/health" || path == "/health/liveness" {
                 return json_response(StatusCode::OK, br#"{"status":"UP"}"#.to_vec());
+            }
+            if path == "/health/readiness" {
+                return if self.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
+                    json_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        br#"{"status":"DOWN"}"#.to_vec(),
+                    )
+                } else {
+                    json_response(StatusCode::OK, br#"{"status":"UP"}"#.to_vec())
+                };
             }
 
             let max_body = self.component.limits().max_request_body_bytes;

@@ -739,6 +739,12 @@ async fn health_answers_and_sigterm_stops() {
 
     assert_eq!(health.status, StatusCode::OK);
     assert_eq!(health.json()["status"], "UP");
+    for path in ["/health/liveness", "/health/readiness"] {
+        let probe = get(&format!("{}{path}", gateway.url()), &[])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(probe.status, StatusCode::OK, "{path}");
+    }
     let status = gateway
         .terminate()
         .unwrap_or_else(|error| panic!("{error}"));
