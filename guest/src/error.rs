@@ -52,7 +52,9 @@ impl GatewayError {
         Self::new(
             400,
             "InvalidDestinationName",
-            "the destination segment of the path is not valid percent-encoded UTF-8".to_owned(),
+            "the destination segment of the path is not valid percent-encoded UTF-8: every '%' \
+             must start an escape such as %2F"
+                .to_owned(),
         )
     }
 

@@ -52,7 +52,8 @@ pub enum RouteError {
     NotUnderPrefix,
     /// `/odata/` is not followed by a destination name.
     MissingDestination,
-    /// The destination segment does not decode to UTF-8 text.
+    /// The destination segment has a malformed `%` escape or does not
+    /// decode to UTF-8 text.
     InvalidDestinationEncoding,
 }
 
@@ -71,6 +72,9 @@ impl<'a> Route<'a> {
             return Err(RouteError::MissingDestination);
         }
 
+        if !is_strictly_percent_encoded(segment) {
+            return Err(RouteError::InvalidDestinationEncoding);
+        }
         let destination = percent_decode_str(segment)
             .decode_utf8()
             .map_err(|_| RouteError::InvalidDestinationEncoding)?
@@ -108,6 +112,25 @@ impl<'a> Route<'a> {
             .split_once('?')
             .map(|(_, query)| query)
     }
+}
+
+/// Returns whether every `%` starts a two-digit hex escape. The decoder
+/// would pass a lone `%` through, which hides a client's encoding mistake.
+fn is_strictly_percent_encoded(segment: &str) -> bool {
+    let bytes = segment.as_bytes();
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' {
+            let escape = bytes.get(index + 1..index + 3);
+            if !escape.is_some_and(|digits| digits.iter().all(u8::is_ascii_hexdigit)) {
+                return false;
+            }
+            index += 3;
+        } else {
+            index += 1;
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -195,6 +218,18 @@ mod tests {
             Route::parse("/odata/?x=1"),
             Err(RouteError::MissingDestination)
         );
+    }
+
+    #[test]
+    fn rejects_malformed_escapes() {
+        for path in ["/odata/%ZZ/x", "/odata/%/x", "/odata/a%2/x", "/odata/%G1"] {
+            assert_eq!(
+                Route::parse(path),
+                Err(RouteError::InvalidDestinationEncoding),
+                "{path}"
+            );
+        }
+        assert!(Route::parse("/odata/a%2Fb/x").is_ok());
     }
 
     #[test]

@@ -72,6 +72,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A missing component file is a configuration error, like a malformed
+    // variable: it stops the start with exit code 2.
+    let component_bytes = match &args.component {
+        Some(path) => match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                eprintln!(
+                    "btp-gateway: cannot read the component {}: {error}",
+                    path.display()
+                );
+                return ExitCode::from(2);
+            }
+        },
+        None => btp_gateway::DEFAULT_COMPONENT.to_vec(),
+    };
+
     let component = logging::Component::from_environment(
         std::env::var("VCAP_APPLICATION").ok().as_deref(),
         std::env::var("CF_INSTANCE_INDEX").ok().as_deref(),
@@ -96,7 +112,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(args, config)) {
+    match runtime.block_on(serve(args, config, component_bytes)) {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
@@ -111,7 +127,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
+async fn serve(args: Args, config: Config, component_bytes: Vec<u8>) -> anyhow::Result<()> {
     let limits = Limits {
         max_instances: args.max_instances.max(1),
         max_memory_bytes: (args.max_memory_mib.max(1) as usize) << 20,
@@ -167,11 +183,6 @@ async fn serve(args: Args, config: Config) -> anyhow::Result<()> {
         connectivity,
     });
 
-    let component_bytes = match &args.component {
-        Some(path) => std::fs::read(path)
-            .with_context(|| format!("cannot read the component {}", path.display()))?,
-        None => btp_gateway::DEFAULT_COMPONENT.to_vec(),
-    };
     let engine = engine::new_engine(&limits)?;
     let component = GatewayComponent::new(&engine, &component_bytes, outbound, limits)
         .with_context(|| {

@@ -13,8 +13,17 @@ use std::collections::HashMap;
 pub enum DotenvError {
     #[error("line {line}: expected NAME=VALUE but found no '='")]
     MissingEquals { line: usize },
-    #[error("line {line}: '{name}' is not a valid variable name (use letters, digits and '_')")]
-    InvalidName { line: usize, name: String },
+    #[error(
+        "line {line}: the variable name {} contains characters other than letters, digits, '_', \
+         '.' and '-', or does not start with a letter or '_'",
+        if prefix.is_empty() { String::new() } else { format!("starting with '{prefix}'") }
+    )]
+    InvalidName {
+        line: usize,
+        /// The valid leading part of the name; the rest is not shown, because
+        /// a line such as `SECRET: value` would put the value there.
+        prefix: String,
+    },
     #[error("line {line}: the quoted value of '{name}' has no closing {quote}")]
     UnterminatedQuote {
         line: usize,
@@ -47,10 +56,11 @@ pub fn parse(text: &str) -> Result<HashMap<String, String>, DotenvError> {
             .ok_or(DotenvError::MissingEquals { line })?;
         let name = name.trim();
         if !is_valid_name(name) {
-            return Err(DotenvError::InvalidName {
-                line,
-                name: name.to_owned(),
-            });
+            let prefix: String = name
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+                .collect();
+            return Err(DotenvError::InvalidName { line, prefix });
         }
         let value = parse_value(raw_value.trim(), line, name)?;
 
@@ -152,7 +162,7 @@ mod tests {
             parse("A=1\n9X=2"),
             Err(DotenvError::InvalidName {
                 line: 2,
-                name: "9X".to_owned()
+                prefix: "9X".to_owned()
             })
         );
         assert_eq!(
@@ -171,6 +181,16 @@ mod tests {
                 first: 1
             })
         );
+    }
+
+    #[test]
+    fn colon_instead_of_equals_hides_value() {
+        let error = parse("CLIENT_SECRET: abc123==")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(!error.contains("abc123"), "{error}");
+        assert!(error.contains("CLIENT_SECRET"), "{error}");
     }
 
     #[test]

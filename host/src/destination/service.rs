@@ -104,6 +104,14 @@ impl DestinationService {
         name: &str,
         request: LookupRequest<'_>,
     ) -> Result<ServiceDestination, LookupError> {
+        // No destination can have these names, and as path segments they
+        // would address another resource of the service.
+        if name.is_empty() || name == "." || name == ".." {
+            return Err(LookupError::NotFound {
+                name: name.to_owned(),
+            });
+        }
+
         let unavailable = |cause: anyhow::Error| LookupError::Unavailable {
             name: name.to_owned(),
             cause,
@@ -157,9 +165,7 @@ impl DestinationService {
             }
         }
 
-        let response: FindResponse = serde_json::from_slice(&body)
-            .context("the Destination service response has no destinationConfiguration")
-            .map_err(unavailable)?;
+        let response = parse_find_response(&body).map_err(unavailable)?;
         let mut found =
             destination_from_response(name, response, request.user_token.is_some(), &self.client)?;
         found.destination.tenant = request.tenant.cloned();
@@ -174,6 +180,28 @@ impl DestinationService {
             .extend(["destination-configuration", "v1", "destinations", name]);
         Ok(url)
     }
+}
+
+/// Parses a find-destination response. Errors give the position only: the
+/// body may hold credentials, and serde's messages quote values.
+fn parse_find_response(body: &[u8]) -> anyhow::Result<FindResponse> {
+    let value: Value = serde_json::from_slice(body).map_err(|error| {
+        anyhow!(
+            "the Destination service response is not JSON ({})",
+            crate::config::describe_json_error(&error)
+        )
+    })?;
+    if !value.is_object() {
+        return Err(anyhow!(
+            "the Destination service response is not a JSON object"
+        ));
+    }
+    serde_json::from_value(value).map_err(|_| {
+        anyhow!(
+            "the Destination service response is not a find-destination result: it needs an \
+             object destinationConfiguration and, if present, lists authTokens and certificates"
+        )
+    })
 }
 
 /// Turns a find-destination response into a destination with the header to
@@ -430,6 +458,18 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn find_response_shapes() {
+        assert!(parse_find_response(br#"[{"Name":"LIST","URL":"http://x"}]"#).is_err());
+        let leaky = parse_find_response(br#"{"destinationConfiguration":"s3cr3t-value"}"#);
+        let message = leaky.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(!message.contains("s3cr3t-value"), "{message}");
+        assert!(
+            parse_find_response(br#"{"destinationConfiguration":{"Name":"d","URL":"http://x"}}"#)
+                .is_ok()
+        );
     }
 
     #[test]
