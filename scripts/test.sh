@@ -10,4 +10,10 @@ scripts/setup.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p btp-gateway-guest -p test-guest-misbehave --target wasm32-wasip2 --locked -- -D warnings
-cargo test --workspace --locked
+# The summary at the end counts every test binary's results, so the last
+# line reports the whole run rather than the last (often empty) doc-test.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
+awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
