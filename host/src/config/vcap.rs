@@ -18,7 +18,7 @@ use super::credentials::{
 
 /// One entry of a service's list in `VCAP_SERVICES`. Other fields Cloud
 /// Foundry adds (`binding_guid`, `volume_mounts`, ...) are ignored.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Clone, Deserialize, PartialEq)]
 pub struct ServiceBinding {
     pub name: String,
     #[serde(default)]
@@ -29,6 +29,18 @@ pub struct ServiceBinding {
     pub plan: Option<String>,
     #[serde(default)]
     pub(super) credentials: serde_json::Value,
+}
+
+impl std::fmt::Debug for ServiceBinding {
+    /// Shows everything but the credentials, which hold secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceBinding")
+            .field("name", &self.name)
+            .field("label", &self.label)
+            .field("tags", &self.tags)
+            .field("plan", &self.plan)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The parsed `VCAP_SERVICES`: service label to bindings.
@@ -199,6 +211,16 @@ mod tests {
             "user-provided": [binding("user-provided", "destination", &[], "s")]
         }));
         assert!(by_name.find("destination").ok().flatten().is_some());
+    }
+
+    #[test]
+    fn debug_output_hides_credentials() {
+        let vcap = parse(
+            serde_json::json!({ "destination": [binding("destination", "dest", &[], "very-secret")] }),
+        );
+        let text = format!("{vcap:?}");
+        assert!(text.contains("dest"), "{text}");
+        assert!(!text.contains("very-secret"), "{text}");
     }
 
     #[test]
