@@ -162,7 +162,7 @@ fn stream_response(response: IncomingResponse, response_out: ResponseOutparam, i
     let _ = OutgoingBody::finish(client_body, None);
 }
 
-/// Answers with a gateway error as JSON.
+/// Sends a gateway error as the JSON response.
 fn send_error(
     response_out: ResponseOutparam,
     error: &GatewayError,
@@ -206,7 +206,7 @@ fn send_error(
     let _ = OutgoingBody::finish(body_handle, None);
 }
 
-/// Maps an outbound error code to the gateway error the client sees. The
+/// Maps an outbound error code to the gateway error the client receives. The
 /// destination codes follow the table in `wit/world.wit`.
 fn map_error_code(destination: &str, code: &ErrorCode) -> GatewayError {
     match code {

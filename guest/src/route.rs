@@ -45,7 +45,7 @@ pub struct Route<'a> {
     pub service_path_and_query: &'a str,
 }
 
-/// Why a path is not a gateway route.
+/// The reason a path is not a gateway route.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RouteError {
     /// The path does not start with `/odata/`.
@@ -90,14 +90,15 @@ impl<'a> Route<'a> {
         })
     }
 
-    /// The path and query of the request to the host's reserved destination
-    /// address: the encoded name as the first segment, then the service path.
+    /// Returns the path and query of the request to the host's reserved
+    /// destination address: the encoded name as the first segment, then the
+    /// service path.
     pub fn outbound_path_and_query(&self) -> String {
         let name = utf8_percent_encode(&self.destination, PATH_SEGMENT);
         format!("/{name}{}", self.service_path_and_query)
     }
 
-    /// The service path without the query, used to recognise `$metadata`.
+    /// Returns the service path without the query, to recognise `$metadata`.
     pub fn service_path(&self) -> &str {
         let end = self
             .service_path_and_query
@@ -106,7 +107,7 @@ impl<'a> Route<'a> {
         &self.service_path_and_query[..end]
     }
 
-    /// The raw query string without the leading `?`, if any.
+    /// Returns the raw query string without the leading `?`, if any.
     pub fn query(&self) -> Option<&str> {
         self.service_path_and_query
             .split_once('?')

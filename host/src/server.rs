@@ -300,7 +300,7 @@ fn error_response(error: &GuestError, correlation_id: &str) -> Response<HyperOut
     response
 }
 
-/// Answers 401 to a caller without a valid token, as XSUAA-protected apps
+/// Returns 401 to a caller without a valid token, as XSUAA-protected apps
 /// do, and logs why at `info` (a missing token is routine).
 fn unauthorized(error: &AuthError, correlation_id: &str) -> Response<HyperOutgoingBody> {
     tracing::info!(%error, "rejected an unauthenticated request");
@@ -318,7 +318,7 @@ fn unauthorized(error: &AuthError, correlation_id: &str) -> Response<HyperOutgoi
     response
 }
 
-/// Answers 413 to a request whose declared body is over the limit, before
+/// Returns 413 to a request whose declared body is over the limit, before
 /// any of it is read.
 fn payload_too_large(max_bytes: u64, correlation_id: &str) -> Response<HyperOutgoingBody> {
     tracing::info!(max_bytes, "rejected a request body over the limit");

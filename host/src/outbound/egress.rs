@@ -3,7 +3,7 @@
 //! Policy: after DNS, connections to loopback, unspecified, link-local and
 //! cloud metadata addresses are refused, unless local development allows
 //! them. A destination URL that names such a host, or a name that resolves
-//! only to such addresses, fails before any connection is made; a name that
+//! only to such addresses, fails before any connection is made. A name that
 //! resolves to both kinds connects only to the allowed ones. This keeps a
 //! destination, however it is configured, from reaching the container
 //! itself or the platform's metadata services.
@@ -73,7 +73,7 @@ fn refused_error(what: &str) -> io::Error {
     )
 }
 
-/// A resolver that drops refused addresses from the answer.
+/// A resolver that drops refused addresses from the DNS result.
 #[derive(Debug, Clone)]
 pub struct GuardedResolver {
     inner: GaiResolver,
