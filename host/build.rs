@@ -2,7 +2,7 @@
 //! places it in `OUT_DIR`, where `DEFAULT_COMPONENT` embeds it.
 //!
 //! The nested cargo uses a target folder of its own inside `OUT_DIR`, so it
-//! never waits for the lock the outer build holds. Set
+//! never waits for the outer build's lock. Set
 //! `BTP_GATEWAY_GUEST_WASM` to a prebuilt component to skip the nested build.
 
 use std::env;

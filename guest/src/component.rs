@@ -52,7 +52,7 @@ impl Guest for Component {
 }
 
 /// Sends the client's request to its destination and returns the backend's
-/// response, or the error to answer instead.
+/// response, or the error to return instead.
 fn forward(request: &IncomingRequest, is_head: bool) -> Result<IncomingResponse, GatewayError> {
     let method = request.method();
     if !matches!(method, Method::Get | Method::Head) {

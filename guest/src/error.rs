@@ -15,7 +15,7 @@
 
 use serde_json::json;
 
-/// An error answered by the gateway instead of a backend response.
+/// An error the gateway returns instead of a backend response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GatewayError {
     /// HTTP status code of the response.

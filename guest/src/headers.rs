@@ -63,7 +63,7 @@ pub fn returns_response_header(name: &str) -> bool {
 /// The `Accept` header to send when the client chose no format.
 ///
 /// The client chose a format when it sent `$format` or an `Accept` header
-/// other than `*/*`. Otherwise the gateway asks for JSON, which SAPUI5 and
+/// other than `*/*`. Otherwise the gateway requests JSON, which SAPUI5 and
 /// the SAP Cloud SDK expect, except for `$metadata` (XML is its only format
 /// in OData V2, and the CSDL XML every V4 client reads) and `$value` (raw
 /// media of any type).

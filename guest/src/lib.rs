@@ -3,7 +3,7 @@
 //! query to the named destination through the host, and streaming the
 //! backend's response back.
 //!
-//! The component holds no secret and resolves nothing itself: it addresses
+//! The component contains no secret and resolves nothing itself: it addresses
 //! the destination by name at the host's reserved authority, as the world in
 //! `wit/world.wit` describes, and the host adds the credentials on the way
 //! out. The request logic lives in small modules that compile natively, so

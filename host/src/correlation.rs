@@ -4,7 +4,8 @@
 
 use http::{HeaderMap, HeaderValue};
 
-/// The longest correlation id taken from a client; longer ones are replaced.
+/// The maximum length of a correlation id taken from a client. Longer ones
+/// are replaced.
 const MAX_LENGTH: usize = 128;
 
 /// Returns the correlation id for a request.
@@ -28,8 +29,8 @@ pub fn correlation_id(headers: &HeaderMap) -> HeaderValue {
     HeaderValue::from_str(&generated).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
-/// A client's id is used when it is short, printable ASCII without spaces,
-/// so that it is safe in logs and JSON.
+/// Returns whether a client's id is short, printable ASCII without spaces,
+/// and so safe in logs and JSON.
 fn is_acceptable(value: &[u8]) -> bool {
     !value.is_empty() && value.len() <= MAX_LENGTH && value.iter().all(|b| b.is_ascii_graphic())
 }

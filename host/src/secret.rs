@@ -6,7 +6,7 @@ use std::fmt;
 ///
 /// `Debug` and `Display` print a placeholder, so a secret inside a config
 /// struct or an error cannot leak through `{:?}` by accident. Read the value
-/// with [`Secret::expose`] at the one place that sends it.
+/// with [`Secret::expose`] only where it is put on the wire.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 

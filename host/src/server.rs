@@ -149,9 +149,9 @@ impl App {
         );
 
         let mut response = async {
-            // Health endpoints answer without authentication and without
-            // touching a backend. Liveness says the process serves;
-            // readiness also says it takes new work.
+            // Health endpoints respond without authentication and without
+            // touching a backend. Liveness reports that the process serves.
+            // Readiness also reports that it takes new work.
             if path == "/health" || path == "/health/liveness" {
                 return json_response(StatusCode::OK, br#"{"status":"UP"}"#.to_vec());
             }

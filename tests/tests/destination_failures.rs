@@ -1,5 +1,5 @@
 //! End-to-end tests of destination lookups that fail or must be repeated:
-//! an expiring service token, a Destination service that answers 5xx, a
+//! an expiring service token, a Destination service that returns 5xx, a
 //! missing binding, and failed lookups that must not be cached.
 
 use std::convert::Infallible;
@@ -57,7 +57,7 @@ async fn expiring_service_token_is_renewed() {
     assert_eq!(emulator.stats().token_requests, 2);
 }
 
-/// A Destination service that answers every request with 503, counting
+/// Starts a Destination service that returns 503 to every request, counting
 /// them.
 async fn failing_service() -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0")

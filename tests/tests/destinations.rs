@@ -215,7 +215,7 @@ fn emulator_config(
     }
 }
 
-/// The headers the CAP echo route received, as JSON.
+/// Returns the headers the CAP echo route received, as JSON.
 fn echoed(response: &HttpResponse) -> serde_json::Value {
     assert_eq!(response.status, StatusCode::OK, "{}", response.text());
     response.json()

@@ -116,7 +116,7 @@ fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap_or_else(|error| panic!("{error}"));
 }
 
-/// The headers the CAP echo route received, as JSON.
+/// Returns the headers the CAP echo route received, as JSON.
 fn echoed(response: &HttpResponse) -> serde_json::Value {
     assert_eq!(response.status, StatusCode::OK, "{}", response.text());
     response.json()
@@ -251,7 +251,7 @@ async fn destination_name_case_and_encoding() {
 #[tokio::test(flavor = "multi_thread")]
 async fn head_returns_headers_without_body() {
     let stack = Stack::start().await;
-    // CAP answers HEAD on OData resources with 405, so this uses the echo
+    // CAP returns 405 for HEAD on OData resources, so this uses the echo
     // route, which Express serves for HEAD as for GET.
     let url = format!("{}/odata/ECHO/echo/sap-messages", stack.gateway.url());
     let response = request(Method::HEAD, &url, &[])

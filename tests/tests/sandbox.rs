@@ -122,7 +122,7 @@ async fn trap_after_headers_is_no_success() {
     let result = get(&sandbox.url("/trap-after-headers"), &[]).await;
 
     // The status line is already out, so the failure shows as a body that
-    // does not end properly; it must never read as a complete response.
+    // does not end properly. It must never read as a complete response.
     assert!(
         result.is_err(),
         "a trapped response arrived complete: {:?}",
@@ -172,7 +172,7 @@ async fn oversized_body_is_413() {
 
     let sandbox = Sandbox::start().await;
     // The request declares a body over the limit and sends none: the
-    // gateway answers from the declaration. A client that sent the whole
+    // gateway responds from the declaration. A client that sent the whole
     // body could see the connection reset instead, because the gateway
     // does not read a body it has rejected.
     let address = sandbox

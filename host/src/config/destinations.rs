@@ -8,7 +8,7 @@
 //! `URL`, `User`, `Password`, `Authentication`, `sap-client`,
 //! `URL.headers.*`, ...), and the approuter's `forwardAuthToken`. Unknown
 //! fields and approuter features this host does not implement are rejected,
-//! so a destination never works differently from what its entry says.
+//! so a destination never works differently from what its entry states.
 
 use serde_json::{Map, Value};
 
@@ -166,8 +166,8 @@ fn unsupported_field_message(key: &str) -> String {
     }
 }
 
-/// A local destination carries its own credentials: check they are
-/// complete, so a typo fails at start and not on the first request.
+/// Checks that a local destination's own credentials are complete, so a
+/// typo fails at start and not on the first request.
 fn check_local_credentials(config: &DestinationConfig) -> Result<(), String> {
     if config.proxy_type != ProxyType::Internet {
         return Err(format!(

@@ -3,12 +3,12 @@
 //! Each line is `NAME=VALUE`, optionally prefixed with `export `. Blank lines
 //! and lines starting with `#` are ignored. A value may be wrapped in single
 //! quotes (taken literally) or double quotes (where `\n`, `\"` and `\\` are
-//! escapes); an unquoted value ends at ` #` and is trimmed. Errors name the
+//! escapes). An unquoted value ends at ` #` and is trimmed. Errors name the
 //! line but never echo a value, because values are often secrets.
 
 use std::collections::HashMap;
 
-/// Why a `.env` file could not be read.
+/// The reason a `.env` file could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DotenvError {
     #[error("line {line}: expected NAME=VALUE but found no '='")]

@@ -50,7 +50,7 @@ const DOTENV_BINDING_VARS: [&str; 4] = [
 /// Everything the host needs to start.
 #[derive(Debug)]
 pub struct Config {
-    /// Where the HTTP server listens.
+    /// The address the HTTP server listens on.
     pub listen: SocketAddr,
     /// Whether the host runs on Cloud Foundry (`VCAP_APPLICATION` is set).
     pub on_cloud_foundry: bool,
@@ -66,11 +66,11 @@ pub struct Config {
     /// metadata addresses: `BTP_GATEWAY_ALLOW_LOCAL_ADDRESSES`, by default
     /// only off Cloud Foundry.
     pub allow_local_addresses: bool,
-    /// Where each setting came from, for the start-up log. Holds no values.
+    /// The sources of the settings, for the start-up log. It contains no values.
     pub sources: Vec<String>,
 }
 
-/// Why the configuration could not be read.
+/// The reason the configuration could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{variable} from {source_name} cannot be parsed: {reason}")]

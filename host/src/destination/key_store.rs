@@ -4,7 +4,7 @@
 //! The Destination service returns the key store that `KeyStoreLocation`
 //! names in the find-destination response's `certificates`, base64 encoded.
 //! Locations ending in `.p12` or `.pfx` are PKCS#12, opened with
-//! `KeyStorePassword`; anything else is read as PEM with the certificate
+//! `KeyStorePassword`. Anything else is read as PEM with the certificate
 //! chain and the private key in one file.
 
 use base64::Engine as _;

@@ -2,7 +2,7 @@
 //!
 //! When a guest traps after it set its response, wasmtime drops the body's
 //! channel, which reads as a normal end of the body: the client would get a
-//! complete, truncated response. This wrapper holds the end of the body back
+//! complete, truncated response. This wrapper keeps the end of the body back
 //! until the guest's run has finished, and turns the end into an error when
 //! the run failed, so hyper aborts the response instead of completing it.
 

@@ -186,7 +186,7 @@ impl GatewayComponent {
         })
     }
 
-    /// The limits each instance runs with.
+    /// Returns the limits each instance runs with.
     pub fn limits(&self) -> Limits {
         self.limits
     }
@@ -370,7 +370,7 @@ mod tests {
 
         let mut first = Store::new(engine, state());
         first.set_epoch_deadline(1_000_000);
-        let _held = component
+        let _first_instance = component
             .pre
             .instantiate_async(&mut first)
             .await

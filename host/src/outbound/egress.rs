@@ -1,4 +1,4 @@
-//! Which network addresses outgoing connections may reach.
+//! The policy for the network addresses that outgoing connections may reach.
 //!
 //! Policy: after DNS, connections to loopback, unspecified, link-local and
 //! cloud metadata addresses are refused, unless local development allows

@@ -41,7 +41,7 @@ impl Connectivity {
         })
     }
 
-    /// The client that sends through the proxy.
+    /// Returns the client that sends through the proxy.
     pub fn client(&self) -> &HttpClient {
         &self.proxy
     }

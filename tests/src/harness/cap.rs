@@ -59,12 +59,12 @@ impl CapService {
         Ok(Self { child, url, log })
     }
 
-    /// The base URL, `http://127.0.0.1:PORT`.
+    /// Returns the base URL, `http://127.0.0.1:PORT`.
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// The service's output so far.
+    /// Returns the service's output so far.
     pub fn output(&self) -> String {
         self.log.lock().map(|log| log.clone()).unwrap_or_default()
     }

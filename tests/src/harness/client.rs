@@ -17,18 +17,18 @@ pub struct HttpResponse {
 }
 
 impl HttpResponse {
-    /// The body as UTF-8 text.
+    /// Returns the body as UTF-8 text.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    /// The body parsed as JSON, or a panic that shows the body.
+    /// Parses the body as JSON, and panics with the body when it is not.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|error| panic!("body is not JSON ({error}): {}", self.text()))
     }
 
-    /// A header's value as text, or an empty string.
+    /// Returns a header's value as text, or an empty string.
     pub fn header(&self, name: &str) -> String {
         self.headers
             .get(name)

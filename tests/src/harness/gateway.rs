@@ -67,7 +67,7 @@ impl Gateway {
         Ok(GatewayExit { status, stderr })
     }
 
-    /// The base URL, `http://127.0.0.1:PORT`.
+    /// Returns the base URL, `http://127.0.0.1:PORT`.
     pub fn url(&self) -> &str {
         &self.url
     }

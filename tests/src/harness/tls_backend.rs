@@ -1,5 +1,5 @@
 //! An HTTPS backend on 127.0.0.1 for client certificate and `TrustAll`
-//! tests. It answers every request with JSON that shows the request's
+//! tests. It responds to every request with JSON that shows the request's
 //! headers and the client certificate the TLS handshake presented.
 
 use std::convert::Infallible;
@@ -86,7 +86,7 @@ impl TlsBackend {
         Ok(Self { url, task })
     }
 
-    /// The base URL, `https://127.0.0.1:PORT`.
+    /// Returns the base URL, `https://127.0.0.1:PORT`.
     pub fn url(&self) -> &str {
         &self.url
     }
