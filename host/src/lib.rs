@@ -11,8 +11,10 @@
 //! - [`outbound`]: the guest's outgoing HTTP, where destinations are applied.
 //! - [`destination`]: resolving destination names, with the Destination
 //!   service and token caches.
+//! - [`cache`]: the bounded cache guests share through `wasi:keyvalue`.
 
 pub mod auth;
+pub mod cache;
 pub mod config;
 mod correlation;
 pub mod destination;

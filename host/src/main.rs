@@ -10,9 +10,10 @@ use clap::Parser;
 use tokio::net::TcpListener;
 
 use btp_gateway::auth::Authenticator;
+use btp_gateway::cache::{CacheLimits, SharedCache};
 use btp_gateway::config::{Config, ProcessEnv};
 use btp_gateway::destination::Resolver;
-use btp_gateway::engine::{self, GatewayComponent, Limits};
+use btp_gateway::engine::{self, GatewayComponent, HostServices, Limits, WasiConfigVariables};
 use btp_gateway::logging::{self, LogFormat};
 use btp_gateway::outbound::egress::EgressPolicy;
 use btp_gateway::outbound::{Connectivity, HttpClient, Outbound};
@@ -61,6 +62,12 @@ struct Args {
     /// Maximum memory of one guest instance, in MiB.
     #[arg(long, env = "BTP_GATEWAY_MAX_MEMORY_MIB", default_value_t = (Limits::default().max_memory_bytes >> 20) as u32)]
     max_memory_mib: u32,
+
+    /// Memory of the cache that components share across requests (CSRF
+    /// tokens, `$metadata`), in MiB; the least recently used entries are
+    /// evicted beyond it.
+    #[arg(long, env = "BTP_GATEWAY_CACHE_MAX_MIB", default_value_t = (CacheLimits::default().max_bytes >> 20) as u32)]
+    cache_max_mib: u32,
 }
 
 fn main() -> ExitCode {
@@ -177,14 +184,25 @@ async fn serve(args: Args, config: Config, component_bytes: Vec<u8>) -> anyhow::
             "no Destination service binding and no `destinations` variable: every destination lookup will fail"
         );
     }
+    let mut component_config = WasiConfigVariables::new();
+    component_config.insert("destination-policies", config.policies.to_json());
     let outbound = Arc::new(Outbound {
         resolver,
         client,
         connectivity,
+        policies: config.policies,
     });
+    let services = HostServices {
+        outbound,
+        config: Arc::new(component_config),
+        cache: Arc::new(SharedCache::new(CacheLimits {
+            max_bytes: (args.cache_max_mib.max(1) as usize) << 20,
+            ..CacheLimits::default()
+        })),
+    };
 
     let engine = engine::new_engine(&limits)?;
-    let component = GatewayComponent::new(&engine, &component_bytes, outbound, limits)
+    let component = GatewayComponent::new(&engine, &component_bytes, services, limits)
         .with_context(|| {
             let source = args
                 .component

@@ -18,6 +18,7 @@ mod default_env;
 pub mod destinations;
 mod dotenv;
 pub mod env;
+pub mod policy;
 pub mod vcap;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -32,6 +33,7 @@ pub use credentials::{
     XsuaaCredentials,
 };
 pub use env::{Env, LayeredEnv, MapEnv, ProcessEnv};
+pub use policy::{DestinationPolicies, PolicyViolation};
 pub use vcap::VcapServices;
 
 /// The port used locally when `PORT` is not set.
@@ -62,6 +64,8 @@ pub struct Config {
     pub connectivity: Option<ConnectivityCredentials>,
     /// Destinations from the `destinations` variable.
     pub local_destinations: Vec<DestinationConfig>,
+    /// Per-destination policies from `BTP_GATEWAY_DESTINATION_POLICIES`.
+    pub policies: DestinationPolicies,
     /// Whether outgoing connections may reach loopback, link-local and
     /// metadata addresses: `BTP_GATEWAY_ALLOW_LOCAL_ADDRESSES`, by default
     /// only off Cloud Foundry.
@@ -156,6 +160,11 @@ impl Config {
             None => Vec::new(),
         };
 
+        let policies = match layered.var_with_source(policy::POLICIES_VARIABLE) {
+            Some((text, source)) => DestinationPolicies::parse(&text, source)?,
+            None => DestinationPolicies::default(),
+        };
+
         let allow_local_addresses =
             match layered.var_with_source("BTP_GATEWAY_ALLOW_LOCAL_ADDRESSES") {
                 None => !on_cloud_foundry,
@@ -179,6 +188,7 @@ impl Config {
             xsuaa,
             connectivity,
             local_destinations,
+            policies,
             allow_local_addresses,
             sources,
         })

@@ -23,8 +23,10 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::cache::SharedCache;
 use crate::outbound::{Outbound, RequestContext};
 pub use state::InstanceState;
+pub use wasmtime_wasi_config::WasiConfigVariables;
 
 /// How often the engine's epoch advances. A guest that runs longer than its
 /// deadline is interrupted within one tick.
@@ -74,10 +76,29 @@ pub enum GuestError {
     ErrorCode(ErrorCode),
 }
 
+/// The capabilities the host lends every instance: outbound HTTP, the component's
+/// configuration (`wasi:config/store`) and the shared cache
+/// (`wasi:keyvalue/store`).
+#[derive(Clone)]
+pub struct HostServices {
+    pub outbound: Arc<Outbound>,
+    pub config: Arc<WasiConfigVariables>,
+    pub cache: Arc<SharedCache>,
+}
+
+impl std::fmt::Debug for HostServices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostServices")
+            .field("outbound", &self.outbound)
+            .field("cache", &self.cache)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A compiled component, ready to instantiate per request.
 pub struct GatewayComponent {
     pre: ProxyPre<InstanceState>,
-    outbound: Arc<Outbound>,
+    services: HostServices,
     limits: Limits,
 }
 
@@ -157,7 +178,7 @@ impl GatewayComponent {
     pub fn new(
         engine: &Engine,
         bytes: &[u8],
-        outbound: Arc<Outbound>,
+        services: HostServices,
         limits: Limits,
     ) -> anyhow::Result<Self> {
         let component = Component::new(engine, bytes)
@@ -171,6 +192,12 @@ impl GatewayComponent {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking wasi:http failed")?;
+        wasmtime_wasi_config::add_to_linker(&mut linker, InstanceState::config)
+            .map_err(anyhow::Error::from)
+            .context("linking wasi:config failed")?;
+        crate::cache::add_to_linker(&mut linker, InstanceState::key_value)
+            .map_err(anyhow::Error::from)
+            .context("linking wasi:keyvalue failed")?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
@@ -181,7 +208,7 @@ impl GatewayComponent {
 
         Ok(Self {
             pre,
-            outbound,
+            services,
             limits,
         })
     }
@@ -202,8 +229,7 @@ impl GatewayComponent {
     ) -> Result<hyper::Response<HyperOutgoingBody>, GuestError> {
         let correlation_id = context.correlation_id.clone();
         let limits = self.limits;
-        let state =
-            InstanceState::new(self.outbound.clone(), context, limits.max_outbound_requests);
+        let state = InstanceState::new(&self.services, context, limits.max_outbound_requests);
         let mut store = Store::new(self.pre.engine(), state);
         let ticks = limits.request_timeout.as_millis() / EPOCH_TICK.as_millis();
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
@@ -338,7 +364,7 @@ mod tests {
     use crate::outbound::HttpClient;
     use http::HeaderValue;
 
-    fn component(limits: Limits) -> GatewayComponent {
+    fn services() -> HostServices {
         let client = HttpClient::new(crate::outbound::egress::EgressPolicy { allow_local: true })
             .unwrap_or_else(|error| panic!("{error}"));
         let outbound = Arc::new(Outbound {
@@ -346,9 +372,18 @@ mod tests {
                 .unwrap_or_else(|error| panic!("{error}")),
             client,
             connectivity: None,
+            policies: crate::config::DestinationPolicies::default(),
         });
+        HostServices {
+            outbound,
+            config: Arc::new(WasiConfigVariables::new()),
+            cache: Arc::new(SharedCache::new(crate::cache::CacheLimits::default())),
+        }
+    }
+
+    fn component(limits: Limits) -> GatewayComponent {
         let engine = new_engine(&limits).unwrap_or_else(|error| panic!("{error}"));
-        GatewayComponent::new(&engine, crate::DEFAULT_COMPONENT, outbound, limits)
+        GatewayComponent::new(&engine, crate::DEFAULT_COMPONENT, services(), limits)
             .unwrap_or_else(|error| panic!("{error:#}"))
     }
 
@@ -366,7 +401,7 @@ mod tests {
             caller: None,
             refresh_token: None,
         });
-        let state = || InstanceState::new(component.outbound.clone(), context.clone(), 1);
+        let state = || InstanceState::new(&component.services, context.clone(), 1);
 
         let mut first = Store::new(engine, state());
         first.set_epoch_deadline(1_000_000);
@@ -391,16 +426,8 @@ mod tests {
     #[test]
     fn rejects_bytes_that_are_no_component() {
         let limits = Limits::default();
-        let client = HttpClient::new(crate::outbound::egress::EgressPolicy { allow_local: true })
-            .unwrap_or_else(|error| panic!("{error}"));
-        let outbound = Arc::new(Outbound {
-            resolver: Resolver::new(Vec::new(), None, None, &client)
-                .unwrap_or_else(|error| panic!("{error}")),
-            client,
-            connectivity: None,
-        });
         let engine = new_engine(&limits).unwrap_or_else(|error| panic!("{error}"));
-        let error = GatewayComponent::new(&engine, b"not wasm", outbound, limits).err();
+        let error = GatewayComponent::new(&engine, b"not wasm", services(), limits).err();
         let message = error.map(|error| format!("{error:#}")).unwrap_or_default();
         assert!(
             message.contains("not a valid WebAssembly component"),

@@ -21,12 +21,14 @@ const QUERY_COMPONENT: &AsciiSet = &CONTROLS
     .add(b'`');
 
 /// Headers a guest may not set towards a destination: credentials and
-/// routing belong to the host.
-const GUEST_HEADERS_REMOVED: [HeaderName; 5] = [
+/// routing belong to the host. `Cookie` is allowed, because the guest sends
+/// back the backend's own session cookies for its CSRF token; the client's
+/// cookies never reach the guest, since the host removes them from the
+/// incoming request.
+const GUEST_HEADERS_REMOVED: [HeaderName; 4] = [
     header::HOST,
     header::AUTHORIZATION,
     header::PROXY_AUTHORIZATION,
-    header::COOKIE,
     header::FORWARDED,
 ];
 
@@ -270,7 +272,7 @@ mod tests {
         let mut request = Request::builder()
             .uri("http://destination.invalid/d/x")
             .header("authorization", "Bearer guest")
-            .header("cookie", "a=b")
+            .header("cookie", "SAP_SESSIONID=backend")
             .header("x-correlationid", "forged")
             .header("x-api-key", "from-request")
             .header("accept", "application/json")
@@ -283,7 +285,7 @@ mod tests {
         let headers = request.headers();
         assert_eq!(headers["authorization"], "Basic abc");
         assert!(headers["authorization"].is_sensitive());
-        assert!(headers.get("cookie").is_none());
+        assert_eq!(headers["cookie"], "SAP_SESSIONID=backend");
         assert_eq!(headers["x-correlationid"], "corr-1");
         assert_eq!(headers["x-api-key"], "from-request");
         assert_eq!(headers["accept"], "application/json");

@@ -24,6 +24,7 @@ use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::auth::Caller;
+use crate::config::DestinationPolicies;
 use crate::destination::resolver::Requester;
 use crate::destination::{LookupError, ProxyType, Resolver};
 use crate::secret::Secret;
@@ -43,7 +44,15 @@ pub struct Outbound {
     pub client: HttpClient,
     /// The Connectivity service, for on-premise destinations.
     pub connectivity: Option<Connectivity>,
+    /// Per-destination policies, checked before a destination is resolved.
+    pub policies: DestinationPolicies,
 }
+
+/// The response header in which the host sends the component the URL of the
+/// destination that answered: scheme, host, port and path, without
+/// credentials or query. The component needs it to rewrite the backend's
+/// absolute links. A header of this name from the backend is replaced.
+pub const DESTINATION_URL_HEADER: &str = "x-destination-url";
 
 /// The host's data about the request a guest instance serves.
 #[derive(Debug, Clone)]
@@ -133,6 +142,24 @@ async fn send(
             return Err(Error::HttpRequestUriInvalid);
         }
     };
+
+    let path = address
+        .path_and_query
+        .split_once('?')
+        .map_or(address.path_and_query.as_str(), |(path, _)| path);
+    let tunnelled_method = request
+        .headers()
+        .get("x-http-method")
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    if let Err(violation) = outbound.policies.check(
+        &address.name,
+        request.method(),
+        tunnelled_method.as_deref(),
+        path,
+    ) {
+        tracing::warn!(correlation_id = correlation, %violation, "denied a guest request by the destination's policy");
+        return Err(Error::HttpRequestDenied);
+    }
 
     let requester = Requester {
         caller: context.caller.as_deref(),
@@ -248,7 +275,25 @@ async fn send(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "destination answered"
     );
-    Ok(response.map(|body| body.map_err(Error::Hyper).boxed_unsync()))
+    let mut response = response.map(|body| body.map_err(Error::Hyper).boxed_unsync());
+    let headers = response.headers_mut();
+    headers.remove(DESTINATION_URL_HEADER);
+    if let Ok(value) = HeaderValue::try_from(public_url(&destination.config.url)) {
+        headers.insert(DESTINATION_URL_HEADER, value);
+    }
+    Ok(response)
+}
+
+/// Returns the destination URL without user info, query and fragment, and
+/// without a trailing `/`.
+fn public_url(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    let port = url
+        .port()
+        .map(|port| format!(":{port}"))
+        .unwrap_or_default();
+    let path = url.path().trim_end_matches('/');
+    format!("{}://{host}{port}{path}", url.scheme())
 }
 
 fn log_lookup_error(error: &LookupError, correlation_id: &str) {
@@ -327,6 +372,18 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_url_drops_credentials_and_query() {
+        let parse = |text: &str| url::Url::parse(text).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(
+            public_url(&parse(
+                "https://user:pw@s4.example.com:8443/base/?apikey=1#x"
+            )),
+            "https://s4.example.com:8443/base"
+        );
+        assert_eq!(public_url(&parse("http://[::1]:80/")), "http://[::1]");
+    }
 
     #[test]
     fn finds_nested_tls_error() {
