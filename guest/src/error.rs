@@ -1,8 +1,9 @@
 //! Errors the gateway itself produces, as JSON bodies with a stable shape.
 //!
-//! The shape follows the OData V4 JSON error format, so OData clients can
-//! read it, and carries the correlation id so that a user can find the
-//! matching lines in the gateway log:
+//! The shape follows the JSON error format of the service's OData version,
+//! so that SAPUI5 and other OData clients show the message, and carries the
+//! correlation id so that a user can find the matching lines in the gateway
+//! log. OData V4:
 //!
 //! ```json
 //! {"error": {"code": "DestinationNotFound", "message": "...",
@@ -10,10 +11,20 @@
 //!            "innererror": {"correlation_id": "..."}}}
 //! ```
 //!
+//! OData V2 (as SAP Gateway writes it), where the message is an object:
+//!
+//! ```json
+//! {"error": {"code": "DestinationNotFound",
+//!            "message": {"lang": "en", "value": "..."},
+//!            "innererror": {"correlation_id": "..."}}}
+//! ```
+//!
 //! Messages name the value at fault and what to do next. They never contain
 //! a backend URL or a credential: the host keeps those and logs the details.
 
 use serde_json::json;
+
+use crate::odata::ODataVersion;
 
 /// An error the gateway returns instead of a backend response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +37,8 @@ pub struct GatewayError {
     pub message: String,
     /// The destination concerned, if any.
     pub target: Option<String>,
+    /// The backend's status, for an error that replaces a backend response.
+    pub upstream_status: Option<u16>,
 }
 
 impl GatewayError {
@@ -62,8 +75,118 @@ impl GatewayError {
         Self::new(
             405,
             "MethodNotAllowed",
-            format!("method {method} is not supported by this gateway: use GET or HEAD"),
+            format!(
+                "method {method} is not supported by this gateway: use GET, HEAD, POST, PUT, \
+                 PATCH, MERGE or DELETE"
+            ),
         )
+    }
+
+    pub fn read_only(name: &str, method: &str) -> Self {
+        Self::new(
+            403,
+            "DestinationReadOnly",
+            format!(
+                "destination '{name}' is read-only in this gateway, so {method} is not allowed: \
+                 ask the operator to change readOnly in BTP_GATEWAY_DESTINATION_POLICIES if \
+                 writes are intended"
+            ),
+        )
+        .with_target(name)
+    }
+
+    pub fn read_only_batch(name: &str) -> Self {
+        Self::new(
+            403,
+            "DestinationReadOnly",
+            format!(
+                "destination '{name}' is read-only in this gateway, and this $batch contains a \
+                 changeset (a write): send reads only"
+            ),
+        )
+        .with_target(name)
+    }
+
+    pub fn service_path_not_allowed(name: &str, path: &str) -> Self {
+        Self::new(
+            403,
+            "ServicePathNotAllowed",
+            format!(
+                "service path '{}' is not allowed for destination '{name}': the operator lists \
+                 the allowed paths in servicePaths of BTP_GATEWAY_DESTINATION_POLICIES",
+                truncate(path)
+            ),
+        )
+        .with_target(name)
+    }
+
+    pub fn invalid_batch(name: &str, reason: &str) -> Self {
+        Self::new(
+            400,
+            "InvalidBatchRequest",
+            format!(
+                "the $batch request cannot be forwarded: {}",
+                truncate(reason)
+            ),
+        )
+        .with_target(name)
+    }
+
+    pub fn request_body_failed(detail: &str) -> Self {
+        Self::new(
+            400,
+            "RequestBodyFailed",
+            format!("the request body could not be read: {detail}"),
+        )
+    }
+
+    pub fn csrf_token_failed(name: &str) -> Self {
+        Self::new(
+            502,
+            "CsrfTokenFetchFailed",
+            format!(
+                "the backend of destination '{name}' requires a CSRF token but returned none for \
+                 x-csrf-token: Fetch (tried HEAD and GET on the service root, with and without \
+                 a trailing '/'): check that the service exists and that the destination's user \
+                 may write"
+            ),
+        )
+        .with_target(name)
+    }
+
+    /// A backend error that is not in an OData format, such as an HTML
+    /// login page or a plain-text message from the Cloud Connector.
+    pub fn non_odata_upstream(name: &str, status: u16, description: &str) -> Self {
+        let gateway_status = if (400..600).contains(&status) {
+            status
+        } else {
+            502
+        };
+        let mut error = Self::new(
+            gateway_status,
+            "UpstreamError",
+            format!("the backend of destination '{name}' answered {status} {description}"),
+        )
+        .with_target(name);
+        error.upstream_status = Some(status);
+        error
+    }
+
+    /// A redirect that leaves the destination, which usually points at a
+    /// login page.
+    pub fn redirected_away(name: &str, status: u16) -> Self {
+        let mut error = Self::new(
+            502,
+            "UpstreamRedirect",
+            format!(
+                "the backend of destination '{name}' redirected to another site ({status}), \
+                 which usually means it asks for a login: check the destination's \
+                 authentication and user"
+            ),
+        )
+        .with_target(name);
+        error.upstream_status = Some(status);
+        error
     }
 
     pub fn destination_not_found(name: &str) -> Self {
@@ -136,6 +259,7 @@ impl GatewayError {
             code,
             message,
             target: None,
+            upstream_status: None,
         }
     }
 
@@ -144,12 +268,20 @@ impl GatewayError {
         self
     }
 
-    /// Serialises the error as an OData V4 style JSON body.
-    pub fn to_json(&self, correlation_id: &str) -> Vec<u8> {
+    /// Serialises the error as a JSON body in the format of `version`.
+    pub fn to_json(&self, correlation_id: &str, version: ODataVersion) -> Vec<u8> {
+        let message = match version {
+            ODataVersion::V2 => json!({ "lang": "en", "value": self.message }),
+            ODataVersion::V4 => json!(self.message),
+        };
+        let mut inner = json!({ "correlation_id": correlation_id });
+        if let Some(status) = self.upstream_status {
+            inner["upstream_status"] = json!(status);
+        }
         let mut error = json!({
             "code": self.code,
-            "message": self.message,
-            "innererror": { "correlation_id": correlation_id },
+            "message": message,
+            "innererror": inner,
         });
         if let Some(target) = &self.target {
             error["target"] = json!(target);
@@ -172,7 +304,7 @@ mod tests {
     use super::*;
 
     fn parse(error: &GatewayError) -> serde_json::Value {
-        match serde_json::from_slice(&error.to_json("corr-1")) {
+        match serde_json::from_slice(&error.to_json("corr-1", ODataVersion::V4)) {
             Ok(value) => value,
             Err(parse_error) => panic!("error body is not JSON: {parse_error}"),
         }
@@ -203,6 +335,34 @@ mod tests {
         let path = "/x".repeat(500);
         let message = GatewayError::not_a_route(&path).message;
         assert!(message.len() < 300, "{}", message.len());
+    }
+
+    #[test]
+    fn v2_message_is_an_object() {
+        let error = GatewayError::non_odata_upstream("S4", 503, "with text/plain: down");
+        let body: serde_json::Value =
+            match serde_json::from_slice(&error.to_json("c", ODataVersion::V2)) {
+                Ok(value) => value,
+                Err(parse_error) => panic!("{parse_error}"),
+            };
+        assert_eq!(body["error"]["message"]["lang"], "en");
+        let value = body["error"]["message"]["value"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            value.contains("answered 503 with text/plain: down"),
+            "{value}"
+        );
+        assert_eq!(body["error"]["innererror"]["upstream_status"], 503);
+        assert_eq!(error.status, 503);
+    }
+
+    #[test]
+    fn success_status_upstream_becomes_502() {
+        assert_eq!(
+            GatewayError::non_odata_upstream("S4", 200, "an HTML page").status,
+            502
+        );
     }
 
     #[test]

@@ -10,11 +10,13 @@
 /// Request headers passed from the client to the backend.
 const REQUEST_HEADERS: &[&str] = &[
     "accept",
-    "accept-encoding",
     "accept-language",
+    "content-type",
     "if-match",
     "if-modified-since",
     "if-none-match",
+    "isolation",
+    "odata-isolation",
     "prefer",
     "odata-version",
     "odata-maxversion",
@@ -24,6 +26,7 @@ const REQUEST_HEADERS: &[&str] = &[
     "sap-contextid-accept",
     "sap-contextid",
     "sap-language",
+    "x-http-method",
 ];
 
 /// Response headers passed from the backend to the client.
@@ -47,6 +50,25 @@ const RESPONSE_HEADERS: &[&str] = &[
     "vary",
 ];
 
+/// Returns the client's `Accept-Encoding` reduced to the codings the
+/// gateway can decode when it must rewrite links: `gzip`, `deflate` and
+/// `identity`. `None` when none of them is left, so the backend sends the
+/// body uncompressed.
+pub fn supported_accept_encoding(client_value: &[u8]) -> Option<Vec<u8>> {
+    let text = String::from_utf8_lossy(client_value);
+    let kept: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|item| {
+            let coding = item.split(';').next().unwrap_or_default().trim();
+            ["gzip", "deflate", "identity"]
+                .iter()
+                .any(|supported| coding.eq_ignore_ascii_case(supported))
+        })
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(", ").into_bytes())
+}
+
 /// Returns whether a client request header is forwarded to the backend.
 /// `name` must be lowercase, as `wasi:http` field names are.
 pub fn forwards_request_header(name: &str) -> bool {
@@ -65,8 +87,9 @@ pub fn returns_response_header(name: &str) -> bool {
 /// The client chose a format when it sent `$format` or an `Accept` header
 /// other than `*/*`. Otherwise the gateway requests JSON, which SAPUI5 and
 /// the SAP Cloud SDK expect, except for `$metadata` (XML is its only format
-/// in OData V2, and the CSDL XML every V4 client reads) and `$value` (raw
-/// media of any type).
+/// in OData V2, and the CSDL XML every V4 client reads), `$value` (raw
+/// media of any type) and `$batch` (whose `multipart/mixed` response a JSON
+/// `Accept` would turn into a JSON batch in OData V4).
 pub fn default_accept(
     service_path: &str,
     query: Option<&str>,
@@ -79,7 +102,7 @@ pub fn default_accept(
 
     if service_path.ends_with("/$metadata") {
         Some("application/xml")
-    } else if service_path.ends_with("/$value") {
+    } else if service_path.ends_with("/$value") || service_path.ends_with("/$batch") {
         None
     } else {
         Some("application/json")
@@ -129,6 +152,19 @@ mod tests {
     }
 
     #[test]
+    fn accept_encoding_keeps_decodable_codings() {
+        assert_eq!(
+            supported_accept_encoding(b"gzip, deflate, br, zstd"),
+            Some(b"gzip, deflate".to_vec())
+        );
+        assert_eq!(
+            supported_accept_encoding(b"GZIP;q=0.5, br"),
+            Some(b"GZIP;q=0.5".to_vec())
+        );
+        assert_eq!(supported_accept_encoding(b"br"), None);
+    }
+
+    #[test]
     fn backend_cookies_stay_behind() {
         assert!(!returns_response_header("set-cookie"));
         assert!(!returns_response_header("server"));
@@ -168,5 +204,6 @@ mod tests {
             Some("application/xml")
         );
         assert_eq!(default_accept("/svc/Photos(1)/$value", None, None), None);
+        assert_eq!(default_accept("/svc/$batch", None, None), None);
     }
 }

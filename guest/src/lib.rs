@@ -9,8 +9,15 @@
 //! out. The request logic lives in small modules that compile natively, so
 //! that `cargo test` checks it without a WebAssembly runtime.
 
+pub mod batch;
+pub mod csrf;
+pub mod decode;
 pub mod error;
+pub mod forwarded;
 pub mod headers;
+pub mod links;
+pub mod odata;
+pub mod policy;
 pub mod route;
 
 #[cfg(target_arch = "wasm32")]

@@ -98,6 +98,11 @@ impl<'a> Route<'a> {
         format!("/{name}{}", self.service_path_and_query)
     }
 
+    /// Returns the destination name as one percent-encoded path segment.
+    pub fn encoded_destination(&self) -> String {
+        utf8_percent_encode(&self.destination, PATH_SEGMENT).to_string()
+    }
+
     /// Returns the service path without the query, to recognise `$metadata`.
     pub fn service_path(&self) -> &str {
         let end = self

@@ -1,17 +1,34 @@
 //! The `wasi:http/incoming-handler` export and its use of the host's
-//! `wasi:http/outgoing-handler`.
+//! `wasi:http/outgoing-handler`, `wasi:config/store` and
+//! `wasi:keyvalue/store`.
+//!
+//! One client request becomes an [`Exchange`]: what was asked, of which
+//! destination, and how the gateway appears to the client. Reads go to the
+//! backend as they are; writes go through the CSRF choreography in
+//! [`writes`]; `$metadata` goes through the cache in [`metadata`]. Every
+//! backend answer leaves through [`respond`], which rewrites links and turns
+//! non-OData errors into OData errors.
 
+mod io;
+mod metadata;
+mod respond;
+mod store;
+mod writes;
+
+use crate::csrf;
 use crate::error::GatewayError;
-use crate::headers::{default_accept, forwards_request_header, returns_response_header};
-use crate::route::{DESTINATION_AUTHORITY, Route, RouteError};
+use crate::forwarded::gateway_base;
+use crate::headers::{default_accept, forwards_request_header, supported_accept_encoding};
+use crate::odata::ODataVersion;
+use crate::policy::Policy;
+use crate::route::{Route, RouteError};
 
 use bindings::exports::wasi::http::incoming_handler::Guest;
-use bindings::wasi::http::outgoing_handler;
 use bindings::wasi::http::types::{
-    ErrorCode, Fields, IncomingRequest, IncomingResponse, Method, OutgoingBody, OutgoingRequest,
-    OutgoingResponse, ResponseOutparam, Scheme,
+    ErrorCode, Fields, IncomingRequest, IncomingResponse, Method, OutgoingBody, OutgoingResponse,
+    ResponseOutparam, Scheme,
 };
-use bindings::wasi::io::streams::StreamError;
+use io::{BackendRequest, header, header_text};
 
 #[allow(
     unsafe_code,
@@ -31,145 +48,213 @@ mod bindings {
 /// The header that carries the correlation id, set by the host.
 const CORRELATION_HEADER: &str = "x-correlationid";
 
-/// Bytes moved per splice between the backend and the client body.
-const SPLICE_CHUNK: u64 = 64 * 1024;
-
-/// `output-stream.blocking-write-and-flush` accepts at most 4096 bytes a call.
-const WRITE_CHUNK: usize = 4096;
+/// The methods the gateway forwards.
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "MERGE", "DELETE"];
 
 struct Component;
+
+/// One client request, as the gateway works with it.
+#[derive(Debug)]
+pub(crate) struct Exchange {
+    pub correlation_id: String,
+    /// The method as the client sent it, uppercase (`MERGE` included).
+    pub method: String,
+    pub destination: String,
+    /// `/{encoded destination}`, the start of every reserved address.
+    pub address_prefix: String,
+    pub service_path_and_query: String,
+    pub service_path: String,
+    pub client_headers: Vec<(String, Vec<u8>)>,
+    /// The destination's URL at the gateway, as the client sees it.
+    pub gateway_base: String,
+    pub policy: Policy,
+}
+
+impl Exchange {
+    /// Returns the OData version for errors, before a backend answered.
+    pub fn version(&self) -> ODataVersion {
+        ODataVersion::detect(&[], &self.client_headers, &self.service_path)
+    }
+
+    /// Builds the headers of a request to the backend from the client's
+    /// allow-listed ones.
+    pub fn backend_headers(&self) -> Vec<(String, Vec<u8>)> {
+        let client_accept = header(&self.client_headers, "accept");
+        let query = self
+            .service_path_and_query
+            .split_once('?')
+            .map(|(_, query)| query);
+
+        let mut headers: Vec<(String, Vec<u8>)> = self
+            .client_headers
+            .iter()
+            .filter(|(name, _)| forwards_request_header(name) || name == CORRELATION_HEADER)
+            .cloned()
+            .collect();
+        if let Some(accept) = default_accept(&self.service_path, query, client_accept) {
+            headers.retain(|(name, _)| name != "accept");
+            headers.push(("accept".to_owned(), accept.as_bytes().to_vec()));
+        }
+        if let Some(value) =
+            header(&self.client_headers, "accept-encoding").and_then(supported_accept_encoding)
+        {
+            headers.push(("accept-encoding".to_owned(), value));
+        }
+        headers
+    }
+
+    /// Returns the backend request for the client's own request.
+    pub fn forwarded_request<'a>(&'a self, body: Option<&'a [u8]>) -> BackendRequest<'a> {
+        BackendRequest {
+            method: &self.method,
+            path_and_query: format!("{}{}", self.address_prefix, self.service_path_and_query),
+            headers: self.backend_headers(),
+            body,
+        }
+    }
+}
+
+/// A backend response, with what the client response needs besides it.
+pub(crate) struct Reply {
+    pub response: Backend,
+    /// A CSRF token to hand to a client that sent `x-csrf-token: Fetch`.
+    pub csrf_token: Option<String>,
+}
+
+/// Where the response comes from.
+pub(crate) enum Backend {
+    /// A response still streaming from the backend.
+    Streaming(IncomingResponse),
+    /// A response held in memory, such as a cached `$metadata` document.
+    Buffered {
+        status: u16,
+        headers: Vec<(String, Vec<u8>)>,
+        body: Vec<u8>,
+    },
+}
 
 impl Guest for Component {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         let correlation_id = correlation_id(&request);
-        let is_head = matches!(request.method(), Method::Head);
+        let exchange = match Exchange::read(&request, correlation_id.clone()) {
+            Ok(exchange) => exchange,
+            Err(error) => {
+                let is_head = matches!(request.method(), Method::Head);
+                let version = ODataVersion::detect(&[], &request.headers().entries(), "");
+                return send_error(response_out, &error, &correlation_id, version, is_head);
+            }
+        };
 
-        match forward(&request, is_head) {
-            Ok(response) => stream_response(response, response_out, is_head),
-            Err(error) => send_error(response_out, &error, &correlation_id, is_head),
+        match serve(&exchange, request) {
+            Ok(reply) => respond::send(&exchange, reply, response_out),
+            Err(error) => send_error(
+                response_out,
+                &error,
+                &correlation_id,
+                exchange.version(),
+                exchange.method == "HEAD",
+            ),
         }
     }
 }
 
-/// Sends the client's request to its destination and returns the backend's
-/// response, or the error to return instead.
-fn forward(request: &IncomingRequest, is_head: bool) -> Result<IncomingResponse, GatewayError> {
-    let method = request.method();
-    if !matches!(method, Method::Get | Method::Head) {
-        return Err(GatewayError::method_not_allowed(&method_name(&method)));
-    }
-
-    let path_with_query = request.path_with_query().unwrap_or_default();
-    let route = Route::parse(&path_with_query).map_err(|error| match error {
-        RouteError::NotUnderPrefix => GatewayError::not_a_route(&path_with_query),
-        RouteError::MissingDestination => GatewayError::missing_destination(),
-        RouteError::InvalidDestinationEncoding => GatewayError::invalid_destination_encoding(),
-    })?;
-
-    let headers = outbound_headers(request, &route);
-    let outgoing = OutgoingRequest::new(headers);
-    let method = if is_head { Method::Head } else { Method::Get };
-    // These setters fail only for values the type system already excludes
-    // here (a malformed authority or path), so their errors cannot occur.
-    let _ = outgoing.set_method(&method);
-    let _ = outgoing.set_scheme(Some(&Scheme::Http));
-    let _ = outgoing.set_authority(Some(DESTINATION_AUTHORITY));
-    let _ = outgoing.set_path_with_query(Some(&route.outbound_path_and_query()));
-
-    let body = outgoing.body().map_err(|()| {
-        GatewayError::backend_failed(&route.destination, "the request body was already taken")
-    })?;
-    let pending = outgoing_handler::handle(outgoing, None)
-        .map_err(|code| map_error_code(&route.destination, &code))?;
-    // A GET has no body: finishing it lets the host send the request.
-    let _ = OutgoingBody::finish(body, None);
-
-    pending.subscribe().block();
-    match pending.get() {
-        Some(Ok(Ok(response))) => Ok(response),
-        Some(Ok(Err(code))) => Err(map_error_code(&route.destination, &code)),
-        Some(Err(())) | None => Err(GatewayError::backend_failed(
-            &route.destination,
-            "the response was lost",
-        )),
-    }
-}
-
-/// Builds the backend request's headers from the client's allow-listed ones.
-fn outbound_headers(request: &IncomingRequest, route: &Route<'_>) -> Fields {
-    let incoming = request.headers().entries();
-    let client_accept = incoming
-        .iter()
-        .find(|(name, _)| name == "accept")
-        .map(|(_, value)| value.as_slice());
-
-    let mut entries: Vec<(String, Vec<u8>)> = incoming
-        .iter()
-        .filter(|(name, _)| forwards_request_header(name) || name == CORRELATION_HEADER)
-        .cloned()
-        .collect();
-    if let Some(accept) = default_accept(route.service_path(), route.query(), client_accept) {
-        entries.retain(|(name, _)| name != "accept");
-        entries.push(("accept".to_owned(), accept.as_bytes().to_vec()));
-    }
-
-    // Every entry passed the allow-list, so none is a forbidden header and
-    // the list cannot be rejected; fall back to no headers all the same.
-    Fields::from_list(&entries).unwrap_or_else(|_| Fields::new())
-}
-
-/// Starts the client response with the backend's status and headers, then
-/// copies the body. A failure after the status was sent drops the body
-/// without finishing it, so the host ends the response as failed instead of
-/// as a truncated success.
-fn stream_response(response: IncomingResponse, response_out: ResponseOutparam, is_head: bool) {
-    let headers: Vec<(String, Vec<u8>)> = response
-        .headers()
-        .entries()
-        .into_iter()
-        .filter(|(name, _)| returns_response_header(name) || (name == "content-length" && !is_head))
-        .collect();
-    let outgoing =
-        OutgoingResponse::new(Fields::from_list(&headers).unwrap_or_else(|_| Fields::new()));
-    let _ = outgoing.set_status_code(response.status());
-
-    let Ok(client_body) = outgoing.body() else {
-        return;
-    };
-    ResponseOutparam::set(response_out, Ok(outgoing));
-    if is_head {
-        let _ = OutgoingBody::finish(client_body, None);
-        return;
-    }
-
-    let Ok(backend_body) = response.consume() else {
-        return;
-    };
-    let (Ok(input), Ok(output)) = (backend_body.stream(), client_body.write()) else {
-        return;
-    };
-    loop {
-        match output.blocking_splice(&input, SPLICE_CHUNK) {
-            Ok(_) => {}
-            Err(StreamError::Closed) => break,
-            // The backend or the client connection failed mid-body: leave
-            // the client body unfinished so the failure is visible.
-            Err(StreamError::LastOperationFailed(_)) => return,
+impl Exchange {
+    fn read(request: &IncomingRequest, correlation_id: String) -> Result<Self, GatewayError> {
+        let method = method_name(&request.method());
+        if !METHODS.contains(&method.as_str()) {
+            return Err(GatewayError::method_not_allowed(&method));
         }
+
+        let path_with_query = request.path_with_query().unwrap_or_default();
+        let route = Route::parse(&path_with_query).map_err(|error| match error {
+            RouteError::NotUnderPrefix => GatewayError::not_a_route(&path_with_query),
+            RouteError::MissingDestination => GatewayError::missing_destination(),
+            RouteError::InvalidDestinationEncoding => GatewayError::invalid_destination_encoding(),
+        })?;
+
+        let client_headers = request.headers().entries();
+        let scheme = match request.scheme() {
+            Some(Scheme::Https) => "https",
+            _ => "http",
+        };
+        let authority = request.authority().unwrap_or_default();
+        let encoded_destination = route.encoded_destination();
+        let policies = store::config_value("destination-policies");
+
+        Ok(Self {
+            correlation_id,
+            method,
+            address_prefix: format!("/{encoded_destination}"),
+            gateway_base: gateway_base(&client_headers, scheme, &authority, &encoded_destination),
+            policy: Policy::find(policies.as_deref(), &route.destination),
+            destination: route.destination.clone(),
+            service_path: route.service_path().to_owned(),
+            service_path_and_query: route.service_path_and_query.to_owned(),
+            client_headers,
+        })
     }
-    drop(input);
-    drop(output);
-    let _ = OutgoingBody::finish(client_body, None);
 }
 
-/// Sends a gateway error as the JSON response.
+/// Checks the policy, then sends the request on the path its kind needs.
+fn serve(exchange: &Exchange, request: IncomingRequest) -> Result<Reply, GatewayError> {
+    if !exchange.policy.allows_path(&exchange.service_path) {
+        return Err(GatewayError::service_path_not_allowed(
+            &exchange.destination,
+            &exchange.service_path,
+        ));
+    }
+    let tunnelled = header_text(&exchange.client_headers, "x-http-method");
+    let effective_method = tunnelled
+        .as_deref()
+        .map(str::to_ascii_uppercase)
+        .unwrap_or_else(|| exchange.method.clone());
+    let is_batch = exchange
+        .service_path
+        .trim_end_matches('/')
+        .ends_with("/$batch");
+    let writes = csrf::is_write(&effective_method) && !(is_batch && tunnelled.is_none());
+    if exchange.policy.read_only && writes {
+        return Err(GatewayError::read_only(
+            &exchange.destination,
+            &effective_method,
+        ));
+    }
+
+    if csrf::is_write(&exchange.method) {
+        let body = writes::read_client_body(request)?;
+        return writes::send_write(exchange, body, is_batch);
+    }
+
+    let wants_token = header(&exchange.client_headers, "x-csrf-token")
+        .is_some_and(|value| value.trim_ascii().eq_ignore_ascii_case(b"fetch"));
+    let csrf_token = if wants_token {
+        writes::session_token(exchange)?
+    } else {
+        None
+    };
+
+    let response = if metadata::is_metadata_read(exchange) {
+        metadata::read(exchange)?
+    } else {
+        let response = io::send(&exchange.forwarded_request(None))
+            .map_err(|code| map_error_code(&exchange.destination, &code))?;
+        Backend::Streaming(response)
+    };
+    Ok(Reply {
+        response,
+        csrf_token,
+    })
+}
+
+/// Sends a gateway error as an OData JSON error response.
 fn send_error(
     response_out: ResponseOutparam,
     error: &GatewayError,
     correlation_id: &str,
+    version: ODataVersion,
     is_head: bool,
 ) {
-    let body = error.to_json(correlation_id);
+    let body = error.to_json(correlation_id, version);
     let mut headers = vec![
         (
             "content-type".to_owned(),
@@ -180,8 +265,12 @@ fn send_error(
             correlation_id.as_bytes().to_vec(),
         ),
     ];
+    match version {
+        ODataVersion::V2 => headers.push(("dataserviceversion".to_owned(), b"1.0".to_vec())),
+        ODataVersion::V4 => headers.push(("odata-version".to_owned(), b"4.0".to_vec())),
+    }
     if error.status == 405 {
-        headers.push(("allow".to_owned(), b"GET, HEAD".to_vec()));
+        headers.push(("allow".to_owned(), METHODS.join(", ").into_bytes()));
     }
 
     let response =
@@ -196,10 +285,8 @@ fn send_error(
         let Ok(stream) = body_handle.write() else {
             return;
         };
-        for chunk in body.chunks(WRITE_CHUNK) {
-            if stream.blocking_write_and_flush(chunk).is_err() {
-                return;
-            }
+        if io::write_all(&stream, &body).is_err() {
+            return;
         }
         drop(stream);
     }
@@ -279,6 +366,6 @@ fn method_name(method: &Method) -> String {
         Method::Options => "OPTIONS".to_owned(),
         Method::Trace => "TRACE".to_owned(),
         Method::Patch => "PATCH".to_owned(),
-        Method::Other(other) => other.clone(),
+        Method::Other(other) => other.to_ascii_uppercase(),
     }
 }
