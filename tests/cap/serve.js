@@ -30,11 +30,15 @@ function parsePort(value) {
 // Mirrors the start-up of @sap/cds/server.js (cds 9), except that it deploys
 // the model to the in-memory database unconditionally and binds to HOST only.
 // cds.server would call app.listen(port) without a host, so on all interfaces.
+// It emits the same `bootstrap` and `listening` events as cds.server, because
+// the OData V2 adapter plugin (loaded by `await cds.plugins`) depends on them.
 async function start(port) {
   await cds.plugins
 
   const app = express()
   cds.app = app
+  // Plugins such as the OData V2 adapter mount their middleware on this event.
+  await cds.emit('bootstrap', app)
 
   // Returns req.headers as JSON so tests can check which headers reach the
   // backend. NOTE: Node.js lowercases the names and decodes the values as
@@ -66,7 +70,11 @@ async function start(port) {
     const listening = app.listen(port, HOST, () => resolve(listening))
     listening.once('error', reject)
   })
-  return server
+  // The OData V2 adapter registers its /odata/v2 routes on this event and
+  // forwards each V2 request as a V4 request to this url.
+  const url = `http://${HOST}:${server.address().port}`
+  await cds.emit('listening', { server, url })
+  return { server, url }
 }
 
 function stopOnSignals(server) {
@@ -92,10 +100,9 @@ function stopOnSignals(server) {
 
 async function main() {
   const port = parsePort(process.env.PORT)
-  const server = await start(port)
+  const { server, url } = await start(port)
   stopOnSignals(server)
 
-  const url = `http://${HOST}:${server.address().port}`
   process.stdout.write(JSON.stringify({ listening: url }) + '\n')
 }
 

@@ -665,6 +665,49 @@ fn destinations_cases() -> Vec<StartCase> {
     ]
 }
 
+fn policy_cases() -> Vec<StartCase> {
+    let case = |name, value: &str, expected: &[&'static str]| {
+        StartCase::variable(name, "BTP_GATEWAY_DESTINATION_POLICIES", value, expected)
+    };
+    vec![
+        case(
+            "policies that are not JSON",
+            r#"{"S4": {"readOnly": @SECRET@}}"#,
+            &[
+                "BTP_GATEWAY_DESTINATION_POLICIES",
+                "JSON object",
+                "line 1 column",
+            ],
+        ),
+        case(
+            "policy with a misspelt field",
+            r#"{"S4": {"readonly": true, "x": "@SECRET@"}}"#,
+            &[
+                "BTP_GATEWAY_DESTINATION_POLICIES",
+                "unknown field `readonly`",
+            ],
+        ),
+        case(
+            "policy path without leading slash",
+            r#"{"S4": {"servicePaths": ["sap/opu/odata/sap/API_X"]}}"#,
+            &[
+                "BTP_GATEWAY_DESTINATION_POLICIES",
+                "'sap/opu/odata/sap/API_X'",
+                "starts with '/'",
+            ],
+        ),
+        case(
+            "policy path with a dot segment",
+            r#"{"S4": {"servicePaths": ["/sap/../x"]}}"#,
+            &[
+                "BTP_GATEWAY_DESTINATION_POLICIES",
+                "'/sap/../x'",
+                "'..' segment",
+            ],
+        ),
+    ]
+}
+
 fn variable_cases() -> Vec<StartCase> {
     let port = |name, value: &str| {
         StartCase::variable(name, "PORT", value, &["PORT", "not a port number"])
@@ -813,6 +856,7 @@ fn bad_config_stops_start() {
         dotenv_cases(),
         default_env_cases(),
         destinations_cases(),
+        policy_cases(),
         variable_cases(),
     ]
     .into_iter()

@@ -51,6 +51,15 @@ impl Gateway {
         Ok(Self { child, url, log })
     }
 
+    /// Returns the process's peak resident memory in bytes (`VmHWM` in
+    /// `/proc/{pid}/status`), or `None` where that file is not available.
+    pub fn peak_memory_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
     /// Runs the gateway where it is expected to refuse to start, and returns
     /// how it exited.
     pub fn start_expecting_failure(

@@ -10,6 +10,8 @@ mod client;
 mod gateway;
 mod paths;
 mod recorder;
+mod sap_gateway;
+mod serve;
 mod tls_backend;
 
 pub use cap::{CAP_PASSWORD, CAP_USER, CapService};
@@ -17,6 +19,9 @@ pub use client::{HttpResponse, get, request, request_with_body};
 pub use gateway::{Gateway, GatewayExit};
 pub use paths::{test_guest, workspace_root};
 pub use recorder::{RecordedRequest, Recorder};
+pub use sap_gateway::{
+    RecordedRequestWithBody, SAP_TEST_SERVICE_PATH, SapGateway, SapGatewayStats,
+};
 pub use tls_backend::TlsBackend;
 
 use std::io::{BufRead, BufReader, Read};

@@ -2,29 +2,16 @@
 //! with `200 {"ok":true}`, for tests that check what a client sends on the
 //! wire.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
-
-/// Time a client has to send the request headers before the connection is
-/// closed.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Connections served at once. Further connections wait in the listen
-/// backlog until one closes.
-const MAX_CONNECTIONS: usize = 64;
+use tokio::task::JoinHandle;
 
 /// One request as the recorder received it.
 #[derive(Clone, PartialEq, Eq)]
@@ -116,7 +103,15 @@ impl Recorder {
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
         let url = format!("http://{}", listener.local_addr()?);
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let accept_task = tokio::spawn(accept_loop(listener, Arc::clone(&requests)));
+        let recorded = Arc::clone(&requests);
+        let accept_task = tokio::spawn(super::serve::accept_loop(
+            listener,
+            "recorder",
+            move |request| {
+                let requests = Arc::clone(&recorded);
+                async move { record(&requests, request).await }
+            },
+        ));
         Ok(Self {
             url,
             requests,
@@ -155,43 +150,6 @@ impl Recorder {
 impl Drop for Recorder {
     fn drop(&mut self) {
         self.accept_task.abort();
-    }
-}
-
-/// Accepts connections until the task is aborted. Aborting drops the
-/// `JoinSet`, which aborts the connections still open.
-async fn accept_loop(listener: TcpListener, requests: Arc<Mutex<Vec<RecordedRequest>>>) {
-    let mut connections = JoinSet::new();
-    loop {
-        while connections.try_join_next().is_some() {}
-        if connections.len() >= MAX_CONNECTIONS {
-            connections.join_next().await;
-            continue;
-        }
-
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(error) => {
-                tracing::warn!(%error, "recorder failed to accept a connection");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let requests = Arc::clone(&requests);
-        connections.spawn(async move {
-            let service = service_fn(move |request| {
-                let requests = Arc::clone(&requests);
-                async move { Ok::<_, Infallible>(record(&requests, request).await) }
-            });
-            let served = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            if let Err(error) = served {
-                tracing::debug!(%error, "recorder connection ended with an error");
-            }
-        });
     }
 }
 
