@@ -197,6 +197,17 @@ async fn ui5_token_flow_works() {
     assert!(!token.is_empty());
     assert!(fetched.headers.get("set-cookie").is_none());
 
+    let head = request(Method::HEAD, &stack.url(""), &[("x-csrf-token", "Fetch")])
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(
+        head.status,
+        StatusCode::OK,
+        "HEAD works though the backend refuses it"
+    );
+    assert_eq!(head.header("x-csrf-token"), token);
+    assert!(head.body.is_empty());
+
     let created = stack
         .send(
             Method::POST,
@@ -491,6 +502,41 @@ async fn read_only_policy_denies_writes() {
             .any(|r| r.method == Method::POST),
         "nothing was written"
     );
+
+    let batch_url = format!(
+        "{}/odata/SAP_GW_READ_ONLY{SAP_TEST_SERVICE_PATH}$batch",
+        stack.gateway.url()
+    );
+    let batch_headers = [("content-type", "multipart/mixed; boundary=b")];
+    let reads = "--b\r\nContent-Type: application/http\r\n\r\n\
+                 GET Items('1') HTTP/1.1\r\n\r\n\r\n--b--\r\n";
+    let read_batch = stack
+        .send(Method::POST, &batch_url, &batch_headers, reads)
+        .await;
+    assert_eq!(
+        read_batch.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        read_batch.text()
+    );
+    let writes = "--b\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\n\
+                  Content-Type: application/http\r\n\r\nDELETE Items('1') HTTP/1.1\r\n\r\n\r\n\
+                  --c--\r\n--b--\r\n";
+    let write_batch = stack
+        .send(Method::POST, &batch_url, &batch_headers, writes)
+        .await;
+    assert_eq!(
+        write_batch.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        write_batch.text()
+    );
+    assert!(
+        error_message(&write_batch).contains("changeset"),
+        "{}",
+        write_batch.text()
+    );
+    assert_eq!(stack.backend.stats().batch_requests, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
