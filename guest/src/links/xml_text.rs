@@ -34,6 +34,13 @@ pub fn escape_value(value: &str, quote: u8, out: &mut Vec<u8>) {
             '<' => out.extend_from_slice(b"&lt;"),
             '"' => out.extend_from_slice(b"&quot;"),
             '\'' if quote == b'\'' => out.extend_from_slice(b"&apos;"),
+            // A control character came from a character reference. Written
+            // raw, a line end would change the value (XML normalises it to
+            // a space) or end a multipart part early, so it stays a
+            // reference.
+            control if control.is_ascii_control() => {
+                out.extend_from_slice(format!("&#{};", u32::from(control)).as_bytes());
+            }
             other => {
                 let mut buffer = [0; 4];
                 out.extend_from_slice(other.encode_utf8(&mut buffer).as_bytes());
@@ -101,5 +108,12 @@ mod tests {
         let mut out = Vec::new();
         escape_value("Items('1')", b'\'', &mut out);
         assert_eq!(out, b"Items(&apos;1&apos;)");
+    }
+
+    #[test]
+    fn escape_keeps_control_characters_as_references() {
+        let mut out = Vec::new();
+        escape_value("x\n--b--\r\t", b'"', &mut out);
+        assert_eq!(out, b"x&#10;--b--&#13;&#9;");
     }
 }
