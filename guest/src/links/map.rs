@@ -67,6 +67,12 @@ impl LinkMap {
     /// A network-path reference (`//host/x`) is read with the backend's
     /// scheme, and an absolute-path reference as being on the backend's origin.
     pub fn rewrite(&self, link: &str) -> Option<String> {
+        // A URL never contains control characters (RFC 3986). A value with
+        // one is data, not a link, and writing it back would have to change
+        // how the character is encoded.
+        if link.chars().any(char::is_control) {
+            return None;
+        }
         let after_origin = self.strip_origin(link)?;
         let rest = self.strip_base_path(after_origin)?;
         Some(format!("{}{rest}", self.gateway_base))
@@ -496,5 +502,13 @@ mod tests {
                 .as_deref(),
             Some("https://gw.example.com/odata/S4/Items")
         );
+    }
+
+    #[test]
+    fn values_with_control_characters_are_data() {
+        let map = map("https://s4.example.com");
+        assert_eq!(map.rewrite("https://s4.example.com/x\n--b--"), None);
+        assert_eq!(map.rewrite("https://s4.example.com/x\ty"), None);
+        assert!(map.rewrite("https://s4.example.com/x%0Ay").is_some());
     }
 }
