@@ -20,6 +20,7 @@ mod correlation;
 pub mod destination;
 pub mod engine;
 pub mod logging;
+pub mod metrics;
 pub mod outbound;
 pub mod secret;
 pub mod server;

@@ -1,78 +1,37 @@
 //! The `btp-gateway` command: reads the configuration, compiles the
 //! component and serves HTTP until SIGTERM or Ctrl-C.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
 use tokio::net::TcpListener;
 
 use btp_gateway::auth::Authenticator;
+use btp_gateway::auth::admin::AdminAccess;
 use btp_gateway::cache::{CacheLimits, SharedCache};
-use btp_gateway::config::{Config, ProcessEnv};
+use btp_gateway::config::options::{Args, Options};
+use btp_gateway::config::{Config, Env, NotUnicode, ProcessEnv};
 use btp_gateway::destination::Resolver;
 use btp_gateway::engine::{self, GatewayComponent, HostServices, Limits, WasiConfigVariables};
-use btp_gateway::logging::{self, LogFormat};
+use btp_gateway::logging;
 use btp_gateway::outbound::egress::EgressPolicy;
 use btp_gateway::outbound::{Connectivity, HttpClient, Outbound};
-use btp_gateway::server::{self, App};
-
-/// Runs sandboxed OData gateway components on SAP BTP Cloud Foundry.
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Args {
-    /// The component to serve (a .wasm file); the bundled default gateway
-    /// component when not set.
-    #[arg(long, env = "BTP_GATEWAY_COMPONENT")]
-    component: Option<PathBuf>,
-
-    /// The folder with the local configuration files `.env` and
-    /// `default-env.json`.
-    #[arg(long, default_value = ".")]
-    config_dir: PathBuf,
-
-    /// Log line format.
-    #[arg(long, env = "BTP_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
-    log_format: LogFormat,
-
-    /// Threads that serve requests; by default one per CPU the container
-    /// may use.
-    #[arg(long, env = "BTP_GATEWAY_WORKER_THREADS")]
-    worker_threads: Option<usize>,
-
-    /// Guest instances that may run at once; further requests get 503.
-    #[arg(long, env = "BTP_GATEWAY_MAX_INSTANCES", default_value_t = Limits::default().max_instances)]
-    max_instances: u32,
-
-    /// Seconds one request may take, response body included; longer ones
-    /// end with 504.
-    #[arg(long, env = "BTP_GATEWAY_REQUEST_TIMEOUT_SECS", default_value_t = Limits::default().request_timeout.as_secs())]
-    request_timeout_secs: u64,
-
-    /// Outgoing requests one guest instance may send.
-    #[arg(long, env = "BTP_GATEWAY_MAX_OUTBOUND_REQUESTS", default_value_t = Limits::default().max_outbound_requests)]
-    max_outbound_requests: u32,
-
-    /// The largest request body a client may send, in MiB.
-    #[arg(long, env = "BTP_GATEWAY_MAX_REQUEST_BODY_MIB", default_value_t = Limits::default().max_request_body_bytes >> 20)]
-    max_request_body_mib: u64,
-
-    /// Maximum memory of one guest instance, in MiB.
-    #[arg(long, env = "BTP_GATEWAY_MAX_MEMORY_MIB", default_value_t = (Limits::default().max_memory_bytes >> 20) as u32)]
-    max_memory_mib: u32,
-
-    /// Memory of the cache that components share across requests (CSRF
-    /// tokens, `$metadata`), in MiB; the least recently used entries are
-    /// evicted beyond it.
-    #[arg(long, env = "BTP_GATEWAY_CACHE_MAX_MIB", default_value_t = (CacheLimits::default().max_bytes >> 20) as u32)]
-    cache_max_mib: u32,
-}
+use btp_gateway::server::{self, App, ROUTER_IDLE_TIMEOUT};
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let config = match Config::load(&ProcessEnv, &args.config_dir) {
+    // Configuration errors, in flags, variables or files, exit with code 2
+    // as clap's own errors do.
+    let options = match Args::parse().resolve(&ProcessEnv) {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("btp-gateway: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::load(&ProcessEnv, &options.config_dir) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("btp-gateway: invalid configuration: {error}");
@@ -81,7 +40,7 @@ fn main() -> ExitCode {
     };
     // A missing component file is a configuration error, like a malformed
     // variable: it stops the start with exit code 2.
-    let component_bytes = match &args.component {
+    let component_bytes = match &options.component {
         Some(path) => match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(error) => {
@@ -95,15 +54,18 @@ fn main() -> ExitCode {
         None => btp_gateway::DEFAULT_COMPONENT.to_vec(),
     };
 
-    let component = logging::Component::from_environment(
-        std::env::var("VCAP_APPLICATION").ok().as_deref(),
-        std::env::var("CF_INSTANCE_INDEX").ok().as_deref(),
-    );
-    logging::init(args.log_format, config.on_cloud_foundry, component);
+    let component = match log_settings(&ProcessEnv) {
+        Ok(component) => component,
+        Err(error) => {
+            eprintln!("btp-gateway: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    logging::init(options.log_format, config.on_cloud_foundry, component);
 
     // The default follows the CPU quota of the container's cgroup, which
     // std's available_parallelism reads on Linux.
-    let worker_threads = args
+    let worker_threads = options
         .worker_threads
         .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
         .unwrap_or(2)
@@ -119,7 +81,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(args, config, component_bytes)) {
+    match runtime.block_on(serve(options, config, component_bytes)) {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
@@ -134,13 +96,27 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(args: Args, config: Config, component_bytes: Vec<u8>) -> anyhow::Result<()> {
+/// Returns the application and instance that JSON log lines name, from
+/// the process environment.
+///
+/// It also checks `RUST_LOG`, which tracing-subscriber reads itself and
+/// would read as unset, logging at `info`, when the value is not UTF-8.
+fn log_settings(env: &dyn Env) -> Result<logging::Component, NotUnicode> {
+    env.var("RUST_LOG")?;
+    Ok(logging::Component::from_environment(
+        env.var("VCAP_APPLICATION")?.as_deref(),
+        env.var("CF_INSTANCE_INDEX")?.as_deref(),
+    ))
+}
+
+async fn serve(options: Options, config: Config, component_bytes: Vec<u8>) -> anyhow::Result<()> {
     let limits = Limits {
-        max_instances: args.max_instances.max(1),
-        max_memory_bytes: (args.max_memory_mib.max(1) as usize) << 20,
-        request_timeout: std::time::Duration::from_secs(args.request_timeout_secs.max(1)),
-        max_outbound_requests: args.max_outbound_requests,
-        max_request_body_bytes: args.max_request_body_mib.max(1) << 20,
+        max_instances: options.max_instances.max(1),
+        max_memory_bytes: (options.max_memory_mib.max(1) as usize) << 20,
+        request_timeout: Duration::from_secs(options.request_timeout_secs.max(1)),
+        max_outbound_requests: options.max_outbound_requests,
+        max_request_body_bytes: options.max_request_body_mib.max(1) << 20,
+        max_response_body_bytes: options.max_response_body_mib.max(1) << 20,
     };
 
     let client = HttpClient::new(EgressPolicy {
@@ -196,7 +172,7 @@ async fn serve(args: Args, config: Config, component_bytes: Vec<u8>) -> anyhow::
         outbound,
         config: Arc::new(component_config),
         cache: Arc::new(SharedCache::new(CacheLimits {
-            max_bytes: (args.cache_max_mib.max(1) as usize) << 20,
+            max_bytes: (options.cache_max_mib.max(1) as usize) << 20,
             ..CacheLimits::default()
         })),
     };
@@ -204,7 +180,7 @@ async fn serve(args: Args, config: Config, component_bytes: Vec<u8>) -> anyhow::
     let engine = engine::new_engine(&limits)?;
     let component = GatewayComponent::new(&engine, &component_bytes, services, limits)
         .with_context(|| {
-            let source = args
+            let source = options
                 .component
                 .as_ref()
                 .map_or("the bundled component".to_owned(), |p| {
@@ -217,13 +193,38 @@ async fn serve(args: Args, config: Config, component_bytes: Vec<u8>) -> anyhow::
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
+    let header_read_timeout = Duration::from_secs(options.header_read_timeout_secs);
+    if header_read_timeout <= ROUTER_IDLE_TIMEOUT {
+        tracing::warn!(
+            header_read_timeout_secs = options.header_read_timeout_secs,
+            "the header read timeout also ends idle keep-alive connections, and it is not above \
+             the {} seconds for which the Cloud Foundry router keeps them: idle router \
+             connections will be closed early; set BTP_GATEWAY_HEADER_READ_TIMEOUT_SECS above {}",
+            ROUTER_IDLE_TIMEOUT.as_secs(),
+            ROUTER_IDLE_TIMEOUT.as_secs()
+        );
+    }
     tracing::info!(
         max_instances = limits.max_instances,
+        header_read_timeout_secs = options.header_read_timeout_secs,
         "listening on http://{address}"
     );
 
-    let app = App::new(component, authenticator);
-    server::run(listener, Arc::new(app), shutdown_signal()).await
+    let admin = AdminAccess {
+        scope: config
+            .xsuaa
+            .as_ref()
+            .map(|xsuaa| format!("{}.Admin", xsuaa.xsappname)),
+        token: config.admin_token,
+    };
+    let app = App::new(component, authenticator).with_access(config.route_scopes, admin);
+    server::run(
+        listener,
+        Arc::new(app),
+        header_read_timeout,
+        shutdown_signal(),
+    )
+    .await
 }
 
 /// Completes on SIGTERM (Cloud Foundry stopping the app) or Ctrl-C.

@@ -584,3 +584,21 @@ async fn large_collection_streams_in_bounded_memory() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn response_body_limit_breaks_transfer() {
+    let stack = Stack::start_with(&[("BTP_GATEWAY_MAX_RESPONSE_BODY_MIB", "1")]).await;
+    let url = stack.url("Large?$top=5000");
+
+    let result = request(Method::GET, &url, &[]).await;
+
+    assert!(
+        result.is_err(),
+        "a 5 MB body passed a 1 MiB limit as a complete response"
+    );
+    let log = stack.gateway.log_after("response body limit");
+    assert!(
+        log.contains("ended a response body at the response body limit"),
+        "{log}"
+    );
+}

@@ -9,8 +9,10 @@
 //! binding, no caller is authenticated and every lookup runs as the provider
 //! tenant without a user.
 
+pub mod admin;
 mod jwt;
 mod keys;
+pub mod scopes;
 
 use std::sync::Arc;
 
@@ -41,6 +43,8 @@ pub struct Caller {
     pub user: Option<String>,
     /// The caller's token, for user propagation.
     pub token: Secret,
+    /// The scopes the token grants, for route scopes and admin access.
+    pub scopes: Vec<String>,
 }
 
 /// Validates callers' tokens against the bound XSUAA.
@@ -81,6 +85,7 @@ impl Authenticator {
             },
             user: claims.user_name.as_ref().and(claims.user_key.clone()),
             token: Secret::new(token),
+            scopes: claims.scopes,
         }))
     }
 }

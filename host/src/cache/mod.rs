@@ -22,6 +22,8 @@ use std::sync::{Mutex, PoisonError};
 
 pub use keyvalue::{KeyValueView, add_to_linker};
 
+use crate::metrics::METRICS;
+
 /// The two bucket names a guest may open.
 pub const SHARED_BUCKET: &str = "shared";
 pub const USER_BUCKET: &str = "user";
@@ -102,7 +104,9 @@ impl SharedCache {
         let mut inner = self.lock();
         inner.clock += 1;
         let now = inner.clock;
-        let entry = inner.entries.get_mut(&(scope.clone(), key.to_owned()))?;
+        let entry = inner.entries.get_mut(&(scope.clone(), key.to_owned()));
+        METRICS.component_cache_lookup(entry.is_some());
+        let entry = entry?;
         entry.last_used = now;
         Some(entry.value.clone())
     }

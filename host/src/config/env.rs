@@ -1,12 +1,30 @@
 //! Environment variables, read through a small interface so that tests pass
 //! a map instead of changing the process environment.
+//!
+//! A variable that is set to bytes that are not UTF-8 is an error, never
+//! "unset": reading it as unset would start the gateway without the bindings
+//! or options that the operator meant to set.
 
 use std::collections::HashMap;
+use std::env::VarError;
 
 /// A source of environment variables.
 pub trait Env {
     /// Returns the value of `name`, or `None` when it is unset.
-    fn var(&self, name: &str) -> Option<String>;
+    ///
+    /// # Errors
+    ///
+    /// [`NotUnicode`] when the variable is set but its value is not valid
+    /// UTF-8.
+    fn var(&self, name: &str) -> Result<Option<String>, NotUnicode>;
+}
+
+/// A variable whose value is not valid UTF-8. The message names the
+/// variable but never quotes the value, which may hold credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable} is set but its value is not valid UTF-8: set it to UTF-8 text or unset it")]
+pub struct NotUnicode {
+    pub variable: String,
 }
 
 /// The process environment.
@@ -14,8 +32,14 @@ pub trait Env {
 pub struct ProcessEnv;
 
 impl Env for ProcessEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok()
+    fn var(&self, name: &str) -> Result<Option<String>, NotUnicode> {
+        match std::env::var(name) {
+            Ok(value) => Ok(Some(value)),
+            Err(VarError::NotPresent) => Ok(None),
+            Err(VarError::NotUnicode(_)) => Err(NotUnicode {
+                variable: name.to_owned(),
+            }),
+        }
     }
 }
 
@@ -35,8 +59,8 @@ impl MapEnv {
 }
 
 impl Env for MapEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        self.0.get(name).cloned()
+    fn var(&self, name: &str) -> Result<Option<String>, NotUnicode> {
+        Ok(self.0.get(name).cloned())
     }
 }
 
@@ -71,16 +95,21 @@ impl<'a> LayeredEnv<'a> {
     }
 
     /// Returns the value of `name` and where it came from.
-    pub fn var_with_source(&self, name: &str) -> Option<(String, &str)> {
-        if let Some(value) = self.primary.var(name) {
-            return Some((value, "the environment"));
+    ///
+    /// # Errors
+    ///
+    /// [`NotUnicode`] when the primary source sets `name` to a value that is
+    /// not UTF-8. The files below it are already text.
+    pub fn var_with_source(&self, name: &str) -> Result<Option<(String, &str)>, NotUnicode> {
+        if let Some(value) = self.primary.var(name)? {
+            return Ok(Some((value, "the environment")));
         }
-        self.layers.iter().find_map(|layer| {
+        Ok(self.layers.iter().find_map(|layer| {
             layer
                 .vars
                 .get(name)
                 .map(|value| (value.clone(), layer.source.as_str()))
-        })
+        }))
     }
 }
 
@@ -99,8 +128,8 @@ impl std::fmt::Debug for LayeredEnv<'_> {
 }
 
 impl Env for LayeredEnv<'_> {
-    fn var(&self, name: &str) -> Option<String> {
-        self.var_with_source(name).map(|(value, _)| value)
+    fn var(&self, name: &str) -> Result<Option<String>, NotUnicode> {
+        Ok(self.var_with_source(name)?.map(|(value, _)| value))
     }
 }
 
@@ -127,12 +156,53 @@ mod tests {
             ]),
         );
 
-        assert_eq!(env.var("PORT").as_deref(), Some("8080"));
+        assert_eq!(env.var("PORT"), Ok(Some("8080".to_owned())));
         assert_eq!(
             env.var_with_source("CLIENT_ID"),
-            Some(("from-dotenv".to_owned(), ".env"))
+            Ok(Some(("from-dotenv".to_owned(), ".env")))
         );
-        assert_eq!(env.var("destinations").as_deref(), Some("[]"));
-        assert_eq!(env.var("MISSING"), None);
+        assert_eq!(env.var("destinations"), Ok(Some("[]".to_owned())));
+        assert_eq!(env.var("MISSING"), Ok(None));
+    }
+
+    /// An environment in which every variable is set to bytes that are not
+    /// UTF-8.
+    struct NotUnicodeEnv;
+
+    impl Env for NotUnicodeEnv {
+        fn var(&self, name: &str) -> Result<Option<String>, NotUnicode> {
+            Err(NotUnicode {
+                variable: name.to_owned(),
+            })
+        }
+    }
+
+    #[test]
+    fn not_unicode_beats_file_layers() {
+        let mut env = LayeredEnv::new(&NotUnicodeEnv);
+        env.push_layer(
+            ".env",
+            HashMap::from([("VCAP_SERVICES".to_owned(), "{}".to_owned())]),
+        );
+
+        let error = env.var("VCAP_SERVICES");
+
+        assert_eq!(
+            error,
+            Err(NotUnicode {
+                variable: "VCAP_SERVICES".to_owned()
+            })
+        );
+    }
+
+    #[test]
+    fn not_unicode_message_names_variable() {
+        let message = NotUnicode {
+            variable: "VCAP_SERVICES".to_owned(),
+        }
+        .to_string();
+
+        assert!(message.starts_with("VCAP_SERVICES "), "{message}");
+        assert!(message.contains("not valid UTF-8"), "{message}");
     }
 }

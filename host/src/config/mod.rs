@@ -18,6 +18,7 @@ mod default_env;
 pub mod destinations;
 mod dotenv;
 pub mod env;
+pub mod options;
 pub mod policy;
 pub mod vcap;
 
@@ -26,13 +27,15 @@ use std::path::{Path, PathBuf};
 
 use url::Url;
 
+use crate::auth::admin::{ADMIN_TOKEN_VARIABLE, MIN_ADMIN_TOKEN_CHARS};
+use crate::auth::scopes::{ROUTE_SCOPES_VARIABLE, RouteScopes};
 use crate::destination::DestinationConfig;
 use crate::secret::Secret;
 pub use credentials::{
     ClientAuthentication, ConnectivityCredentials, DestinationServiceCredentials, OAuthClient,
     XsuaaCredentials,
 };
-pub use env::{Env, LayeredEnv, MapEnv, ProcessEnv};
+pub use env::{Env, LayeredEnv, MapEnv, NotUnicode, ProcessEnv};
 pub use policy::{DestinationPolicies, PolicyViolation};
 pub use vcap::VcapServices;
 
@@ -66,6 +69,11 @@ pub struct Config {
     pub local_destinations: Vec<DestinationConfig>,
     /// Per-destination policies from `BTP_GATEWAY_DESTINATION_POLICIES`.
     pub policies: DestinationPolicies,
+    /// Scopes that routes require, from `BTP_GATEWAY_ROUTE_SCOPES`.
+    pub route_scopes: RouteScopes,
+    /// The token that admits callers to `/metrics` without XSUAA, from
+    /// `BTP_GATEWAY_ADMIN_TOKEN`.
+    pub admin_token: Option<Secret>,
     /// Whether outgoing connections may reach loopback, link-local and
     /// metadata addresses: `BTP_GATEWAY_ALLOW_LOCAL_ADDRESSES`, by default
     /// only off Cloud Foundry.
@@ -116,6 +124,8 @@ pub enum ConfigError {
     },
     #[error("{0}")]
     InvalidDestination(String),
+    #[error(transparent)]
+    NotUnicode(#[from] NotUnicode),
 }
 
 impl Config {
@@ -144,29 +154,32 @@ impl Config {
             sources.push(default_env_path.display().to_string());
         }
 
-        let on_cloud_foundry = layered.var("VCAP_APPLICATION").is_some();
+        let on_cloud_foundry = layered.var("VCAP_APPLICATION")?.is_some();
         let listen = listen_address(&layered, on_cloud_foundry)?;
         let vcap = read_vcap_services(&layered)?;
         let chosen = |service: &str| layered.var(&format!("BTP_GATEWAY_{service}_BINDING"));
         let destination_service =
-            match vcap.destination_service(chosen("DESTINATION").as_deref())? {
+            match vcap.destination_service(chosen("DESTINATION")?.as_deref())? {
                 Some(credentials) => Some(credentials),
                 None => service_key_from_vars(&layered)?,
             };
-        let xsuaa = vcap.xsuaa(chosen("XSUAA").as_deref())?;
-        let connectivity = vcap.connectivity(chosen("CONNECTIVITY").as_deref())?;
-        let local_destinations = match layered.var_with_source("destinations") {
+        let xsuaa = vcap.xsuaa(chosen("XSUAA")?.as_deref())?;
+        let connectivity = vcap.connectivity(chosen("CONNECTIVITY")?.as_deref())?;
+        let local_destinations = match layered.var_with_source("destinations")? {
             Some((text, source)) => destinations::parse(&text, source)?,
             None => Vec::new(),
         };
 
-        let policies = match layered.var_with_source(policy::POLICIES_VARIABLE) {
+        let policies = match layered.var_with_source(policy::POLICIES_VARIABLE)? {
             Some((text, source)) => DestinationPolicies::parse(&text, source)?,
             None => DestinationPolicies::default(),
         };
 
+        let route_scopes = read_route_scopes(&layered, xsuaa.as_ref())?;
+        let admin_token = read_admin_token(&layered)?;
+
         let allow_local_addresses =
-            match layered.var_with_source("BTP_GATEWAY_ALLOW_LOCAL_ADDRESSES") {
+            match layered.var_with_source("BTP_GATEWAY_ALLOW_LOCAL_ADDRESSES")? {
                 None => !on_cloud_foundry,
                 Some((value, source)) => match value.trim() {
                     "true" => true,
@@ -189,17 +202,63 @@ impl Config {
             connectivity,
             local_destinations,
             policies,
+            route_scopes,
+            admin_token,
             allow_local_addresses,
             sources,
         })
     }
 }
 
+/// Reads `BTP_GATEWAY_ROUTE_SCOPES`, which needs an xsuaa binding for its
+/// `$XSAPPNAME` and because only XSUAA tokens carry scopes.
+fn read_route_scopes(
+    env: &LayeredEnv<'_>,
+    xsuaa: Option<&XsuaaCredentials>,
+) -> Result<RouteScopes, ConfigError> {
+    let Some((text, source)) = env.var_with_source(ROUTE_SCOPES_VARIABLE)? else {
+        return Ok(RouteScopes::default());
+    };
+    let invalid = |reason: String| ConfigError::InvalidVariable {
+        variable: ROUTE_SCOPES_VARIABLE.to_owned(),
+        source_name: source.to_owned(),
+        reason,
+    };
+    let Some(xsuaa) = xsuaa else {
+        return Err(invalid(
+            "needs an xsuaa binding, because only XSUAA tokens carry scopes: bind an xsuaa \
+             instance or remove the variable"
+                .to_owned(),
+        ));
+    };
+    RouteScopes::parse(&text, &xsuaa.xsappname).map_err(|error| invalid(error.to_string()))
+}
+
+/// Reads `BTP_GATEWAY_ADMIN_TOKEN`, which must be long enough not to be
+/// guessed.
+fn read_admin_token(env: &LayeredEnv<'_>) -> Result<Option<Secret>, ConfigError> {
+    let Some((text, source)) = env.var_with_source(ADMIN_TOKEN_VARIABLE)? else {
+        return Ok(None);
+    };
+    let token = text.trim();
+    if token.chars().count() < MIN_ADMIN_TOKEN_CHARS || token.contains(char::is_whitespace) {
+        return Err(ConfigError::InvalidVariable {
+            variable: ADMIN_TOKEN_VARIABLE.to_owned(),
+            source_name: source.to_owned(),
+            reason: format!(
+                "must be at least {MIN_ADMIN_TOKEN_CHARS} characters without spaces: generate \
+                 one, for example with `openssl rand -hex 32`"
+            ),
+        });
+    }
+    Ok(Some(Secret::new(token)))
+}
+
 /// Listens on `0.0.0.0:$PORT` on Cloud Foundry, where the router reaches the
 /// container from outside, and on loopback otherwise, so a local run is not
 /// reachable from the network.
 fn listen_address(env: &LayeredEnv<'_>, on_cloud_foundry: bool) -> Result<SocketAddr, ConfigError> {
-    let port = match env.var_with_source("PORT") {
+    let port = match env.var_with_source("PORT")? {
         Some((text, source)) => {
             text.trim()
                 .parse::<u16>()
@@ -220,10 +279,10 @@ fn listen_address(env: &LayeredEnv<'_>, on_cloud_foundry: bool) -> Result<Socket
 }
 
 fn read_vcap_services(env: &LayeredEnv<'_>) -> Result<VcapServices, ConfigError> {
-    if let Some((text, source)) = env.var_with_source("VCAP_SERVICES") {
+    if let Some((text, source)) = env.var_with_source("VCAP_SERVICES")? {
         return VcapServices::parse(&text, source);
     }
-    if let Some((path, _)) = env.var_with_source("VCAP_SERVICES_FILE_PATH") {
+    if let Some((path, _)) = env.var_with_source("VCAP_SERVICES_FILE_PATH")? {
         let path = PathBuf::from(path);
         let text = std::fs::read_to_string(&path).map_err(|error| ConfigError::UnreadableFile {
             path: path.clone(),
@@ -242,7 +301,7 @@ fn service_key_from_vars(
     let values: Vec<Option<(String, &str)>> = DOTENV_BINDING_VARS
         .iter()
         .map(|name| env.var_with_source(name))
-        .collect();
+        .collect::<Result<_, _>>()?;
     let set: Vec<String> = DOTENV_BINDING_VARS
         .iter()
         .zip(&values)

@@ -19,6 +19,7 @@ use super::token::TokenCache;
 use super::{AuthHeader, AuthenticationType, DestinationConfig, LookupError, ResolvedDestination};
 use crate::auth::Caller;
 use crate::config::{ClientAuthentication, DestinationServiceCredentials, OAuthClient};
+use crate::metrics::METRICS;
 use crate::outbound::HttpClient;
 use crate::secret::Secret;
 
@@ -112,6 +113,7 @@ impl Resolver {
         );
         let user = requester.caller.and_then(|caller| caller.user.as_deref());
         if let Some(cached) = self.cache.get(&key, user) {
+            METRICS.destination_cache_lookup(true);
             return Ok(cached);
         }
 
@@ -120,8 +122,10 @@ impl Resolver {
         let flight = self.cache.flight(&key);
         let _in_flight = flight.lock().await;
         if let Some(cached) = self.cache.get(&key, user) {
+            METRICS.destination_cache_lookup(true);
             return Ok(cached);
         }
+        METRICS.destination_cache_lookup(false);
 
         let user_token = requester
             .caller

@@ -28,6 +28,7 @@ use url::Url;
 
 use crate::auth::Tenant;
 use crate::config::{ClientAuthentication, OAuthClient};
+use crate::metrics::METRICS;
 use crate::outbound::HttpClient;
 use crate::outbound::tls::{ClientIdentity, client_config};
 use crate::secret::Secret;
@@ -121,7 +122,9 @@ impl TokenCache {
         {
             return Ok(token.clone());
         }
-        let token = self.fetch(tenant).await?;
+        let fetched = self.fetch(tenant).await;
+        METRICS.token_requested(fetched.is_ok());
+        let token = fetched?;
         *cached = Some(token.clone());
         Ok(token)
     }

@@ -5,6 +5,8 @@
 //! complete, truncated response. This wrapper keeps the end of the body back
 //! until the guest's run has finished, and turns the end into an error when
 //! the run failed, so hyper aborts the response instead of completing it.
+//! It also ends the body with an error once it exceeds the response body
+//! limit, so that no guest can stream without bound.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -21,14 +23,26 @@ pub struct GuardedBody {
     /// Completes with `true` when the guest's run succeeded.
     outcome: oneshot::Receiver<bool>,
     ended: bool,
+    /// Bytes the body may still carry.
+    remaining_bytes: u64,
+    max_bytes: u64,
+    correlation_id: String,
 }
 
 impl GuardedBody {
-    pub fn new(inner: HyperOutgoingBody, outcome: oneshot::Receiver<bool>) -> Self {
+    pub fn new(
+        inner: HyperOutgoingBody,
+        outcome: oneshot::Receiver<bool>,
+        max_bytes: u64,
+        correlation_id: String,
+    ) -> Self {
         Self {
             inner,
             outcome,
             ended: false,
+            remaining_bytes: max_bytes,
+            max_bytes,
+            correlation_id,
         }
     }
 }
@@ -43,7 +57,23 @@ impl Body for GuardedBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         if !self.ended {
             match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
-                Some(frame) => return Poll::Ready(Some(frame)),
+                Some(Ok(frame)) => {
+                    let size = frame.data_ref().map_or(0, |data| data.len() as u64);
+                    if size > self.remaining_bytes {
+                        self.ended = true;
+                        tracing::error!(
+                            correlation_id = self.correlation_id,
+                            max_bytes = self.max_bytes,
+                            "ended a response body at the response body limit"
+                        );
+                        return Poll::Ready(Some(Err(Error::InternalError(Some(
+                            "the response body exceeded the gateway's limit".to_owned(),
+                        )))));
+                    }
+                    self.remaining_bytes -= size;
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                Some(Err(error)) => return Poll::Ready(Some(Err(error))),
                 None => self.ended = true,
             }
         }

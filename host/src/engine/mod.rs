@@ -24,6 +24,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::cache::SharedCache;
+use crate::metrics::METRICS;
 use crate::outbound::{Outbound, RequestContext};
 pub use state::InstanceState;
 pub use wasmtime_wasi_config::WasiConfigVariables;
@@ -45,6 +46,8 @@ pub struct Limits {
     pub max_outbound_requests: u32,
     /// The largest request body a client may send.
     pub max_request_body_bytes: u64,
+    /// The largest response body a guest may send to a client.
+    pub max_response_body_bytes: u64,
 }
 
 impl Default for Limits {
@@ -55,6 +58,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(120),
             max_outbound_requests: 16,
             max_request_body_bytes: 16 * 1024 * 1024,
+            max_response_body_bytes: 1024 * 1024 * 1024,
         }
     }
 }
@@ -206,11 +210,17 @@ impl GatewayComponent {
             .map_err(anyhow::Error::from)
             .context("the component does not export wasi:http/incoming-handler")?;
 
+        METRICS.set_instance_slots(limits.max_instances);
         Ok(Self {
             pre,
             services,
             limits,
         })
+    }
+
+    /// Returns the bytes held in the cache components share.
+    pub fn cache_bytes(&self) -> usize {
+        self.services.cache.bytes()
     }
 
     /// Returns the limits each instance runs with.
@@ -248,10 +258,15 @@ impl GatewayComponent {
             .map_err(|error| GuestError::Failed(error.into()))?;
 
         let pre = self.pre.clone();
+        // The instance counts as in use until its run ends, response body
+        // included.
+        let in_use = METRICS.instance_started();
         let run = async move {
+            let _in_use = in_use;
             let proxy = pre.instantiate_async(&mut store).await.map_err(|error| {
                 let error = anyhow::Error::from(error);
                 if is_pool_exhausted(&error) {
+                    METRICS.busy_rejected();
                     GuestError::Busy(limits.max_instances)
                 } else {
                     GuestError::Failed(error)
@@ -280,6 +295,7 @@ impl GatewayComponent {
                 // with an error, which hyper turns into an aborted response.
                 let (outcome_sender, outcome) = tokio::sync::oneshot::channel();
                 let correlation = correlation_id.to_str().unwrap_or_default().to_owned();
+                let correlation_for_body = correlation.clone();
                 tokio::spawn(async move {
                     let succeeded = match task.await {
                         Ok(Ok(())) => true,
@@ -300,7 +316,10 @@ impl GatewayComponent {
                 });
                 Ok(response.map(|body| {
                     http_body_util::BodyExt::boxed_unsync(guarded_body::GuardedBody::new(
-                        body, outcome,
+                        body,
+                        outcome,
+                        limits.max_response_body_bytes,
+                        correlation_for_body,
                     ))
                 }))
             }

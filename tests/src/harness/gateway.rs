@@ -102,9 +102,22 @@ impl Gateway {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> anyhow::Result<ExitStatus> {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status()?;
+        self.send_sigterm()?;
         Ok(self.child.wait()?)
+    }
+
+    /// Sends SIGTERM and returns at once, so that the test can watch the
+    /// shutdown; [`Gateway::try_wait`] then reports the exit.
+    pub fn send_sigterm(&self) -> anyhow::Result<()> {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status()?;
+        anyhow::ensure!(status.success(), "kill -TERM {pid} failed with {status}");
+        Ok(())
+    }
+
+    /// Returns the exit status if the process has exited, without waiting.
+    pub fn try_wait(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+        Ok(self.child.try_wait()?)
     }
 }
 

@@ -12,6 +12,7 @@ mod paths;
 mod recorder;
 mod sap_gateway;
 mod serve;
+mod slow_backend;
 mod tls_backend;
 
 pub use cap::{CAP_PASSWORD, CAP_USER, CapService};
@@ -22,6 +23,7 @@ pub use recorder::{RecordedRequest, Recorder};
 pub use sap_gateway::{
     RecordedRequestWithBody, SAP_TEST_SERVICE_PATH, SapGateway, SapGatewayStats,
 };
+pub use slow_backend::SlowBackend;
 pub use tls_backend::TlsBackend;
 
 use std::io::{BufRead, BufReader, Read};

@@ -7,29 +7,43 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tracing::Instrument as _;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::auth::{AuthError, Authenticator};
+use crate::auth::Authenticator;
+use crate::auth::admin::{AdminAccess, AdminDenied};
+use crate::auth::scopes::RouteScopes;
 use crate::correlation::correlation_id;
-use crate::engine::{GatewayComponent, GuestError};
+use crate::engine::GatewayComponent;
+use crate::metrics::METRICS;
 use crate::outbound::{CORRELATION_HEADER, RequestContext};
 use crate::secret::Secret;
+use responses::{
+    admin_unauthorized, discard_rejected_body, error_response, forbidden, json_response,
+    payload_too_large, unauthorized,
+};
+
+mod responses;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 /// Cloud Foundry sends SIGKILL ten seconds after SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+/// How long the Cloud Foundry router keeps an idle keep-alive connection to
+/// an app before it closes it, as Cloud Foundry's "Gorouter back-end
+/// keep-alive connections" page states. The gateway must keep idle
+/// connections open longer, or the router may send a request on a
+/// connection that the gateway is closing.
+pub const ROUTER_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Request headers that never reach the guest: the caller's credentials stay
 /// in the host.
@@ -50,6 +64,10 @@ pub struct App {
     pub component: GatewayComponent,
     /// Validates callers when an xsuaa binding exists.
     pub authenticator: Option<Authenticator>,
+    /// Scopes that routes require of authenticated callers.
+    pub route_scopes: RouteScopes,
+    /// The callers admitted to `/metrics`.
+    pub admin: AdminAccess,
     /// Set once shutdown began: readiness then reports 503.
     pub shutting_down: std::sync::atomic::AtomicBool,
 }
@@ -59,20 +77,79 @@ impl App {
         Self {
             component,
             authenticator,
+            route_scopes: RouteScopes::default(),
+            admin: AdminAccess::default(),
             shutting_down: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Sets the route scopes and the access to operator endpoints.
+    pub fn with_access(mut self, route_scopes: RouteScopes, admin: AdminAccess) -> Self {
+        self.route_scopes = route_scopes;
+        self.admin = admin;
+        self
+    }
+
+    /// Serves `/metrics` to an admitted caller.
+    async fn metrics(
+        &self,
+        request: &Request<Incoming>,
+        correlation_id: &str,
+    ) -> Response<HyperOutgoingBody> {
+        match self
+            .admin
+            .admit(request.headers(), self.authenticator.as_ref())
+            .await
+        {
+            Ok(()) => {
+                let text = METRICS.render(self.component.cache_bytes());
+                let mut response = json_response(StatusCode::OK, text.into_bytes());
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                response
+            }
+            Err(AdminDenied::Unauthenticated) => admin_unauthorized(correlation_id),
+            Err(AdminDenied::MissingScope) => forbidden(
+                "reading /metrics needs the scope $XSAPPNAME.Admin: assign a role collection \
+                 with it to the user or client",
+                correlation_id,
+            ),
+            Err(AdminDenied::NotConfigured) => forbidden(
+                "/metrics is not enabled: bind xsuaa (callers then need the scope \
+                 $XSAPPNAME.Admin) or set BTP_GATEWAY_ADMIN_TOKEN",
+                correlation_id,
+            ),
         }
     }
 }
 
 /// Serves `listener` until `shutdown` completes, then lets in-flight
-/// requests finish within the grace period.
+/// requests finish within the grace period. A connection that takes longer
+/// than `header_read_timeout` to send a request head, or that stays idle
+/// that long between requests, is closed.
 pub async fn run(
     listener: TcpListener,
     app: Arc<App>,
+    header_read_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
+
+    // hyper 1 starts the header read timeout whenever it waits for a
+    // request head, so the timeout also closes a keep-alive connection that
+    // is idle between requests (hyper 1.13, `Conn::poll_read_head`). The
+    // Cloud Foundry router keeps idle connections for up to
+    // `ROUTER_IDLE_TIMEOUT`, so the timeout must be longer than that, and
+    // the caller warns when it is not. hyper enforces no timeout without a
+    // timer.
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .keep_alive(true);
 
     loop {
         tokio::select! {
@@ -91,11 +168,7 @@ pub async fn run(
                     let app = app.clone();
                     async move { Ok::<_, Infallible>(app.handle(request).await) }
                 });
-                // Keep-alive connections stay open without an idle timeout,
-                // longer than the Cloud Foundry router's 90 seconds.
-                let connection = http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service);
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
                     if let Err(error) = connection.await {
@@ -155,6 +228,9 @@ impl App {
             if path == "/health" || path == "/health/liveness" {
                 return json_response(StatusCode::OK, br#"{"status":"UP"}"#.to_vec());
             }
+            if path == "/metrics" {
+                return self.metrics(&request, &correlation_text).await;
+            }
             if path == "/health/readiness" {
                 return if self.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
                     json_response(
@@ -173,6 +249,7 @@ impl App {
                 .and_then(|value| value.to_str().ok())
                 .and_then(|value| value.parse::<u64>().ok());
             if declared_length.is_some_and(|length| length > max_body) {
+                discard_rejected_body(request.into_body(), max_body);
                 return payload_too_large(max_body, &correlation_text);
             }
 
@@ -187,6 +264,23 @@ impl App {
                 },
                 None => None,
             };
+            if let (Some(caller), Some(required)) =
+                (&caller, self.route_scopes.required(&path, method.as_str()))
+                && !required.iter().any(|scope| caller.scopes.contains(scope))
+            {
+                tracing::info!(
+                    required = required.join(" "),
+                    "rejected a caller without the route's scope"
+                );
+                return forbidden(
+                    &format!(
+                        "{method} {path} needs one of the scopes {}: assign a role collection \
+                         with it to the user or client",
+                        required.join(", ")
+                    ),
+                    &correlation_text,
+                );
+            }
             let refresh_token = request
                 .headers()
                 .get(REFRESH_TOKEN_HEADER)
@@ -216,6 +310,7 @@ impl App {
         response
             .headers_mut()
             .insert(CORRELATION_HEADER, correlation);
+        METRICS.record_response(response.status().as_u16(), started.elapsed());
         let _entered = span.enter();
         // One request log per request, with the field names of SAP's
         // request logs; the size is -1 when the body streams.
@@ -249,98 +344,4 @@ fn forwarded_scheme(request: &Request<Incoming>) -> Scheme {
         Some(b"https") => Scheme::Https,
         _ => Scheme::Http,
     }
-}
-
-/// Maps a failed guest run to the client's response, and logs the cause
-/// once, with the correlation id from the span.
-fn error_response(error: &GuestError, correlation_id: &str) -> Response<HyperOutgoingBody> {
-    let (status, code, message) = match error {
-        // No slot is free: ask the client to retry instead of queueing.
-        GuestError::Busy(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Busy",
-            "the gateway is at its limit of concurrent requests: retry shortly",
-        ),
-        // The request ran out of time, in the guest or waiting on a backend.
-        GuestError::Timeout(_) => (
-            StatusCode::GATEWAY_TIMEOUT,
-            "Timeout",
-            "the request took longer than the gateway's request timeout",
-        ),
-        // A trap or a missing response is a fault of the component.
-        GuestError::Failed(_) | GuestError::ErrorCode(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "ComponentFailed",
-            "the gateway component failed before it answered; the gateway log has the cause under this correlation id",
-        ),
-    };
-    match error {
-        GuestError::Busy(_) => tracing::warn!(%error, "rejected a request"),
-        GuestError::Timeout(_) => tracing::warn!(%error, "ended a request at its deadline"),
-        GuestError::Failed(cause) => {
-            tracing::error!(error = format!("{cause:#}"), "the component failed");
-        }
-        GuestError::ErrorCode(code) => {
-            tracing::error!(
-                ?code,
-                "the component answered with an error code instead of a response"
-            );
-        }
-    }
-
-    let body = serde_json::json!({
-        "error": { "code": code, "message": message, "innererror": { "correlation_id": correlation_id } }
-    });
-    let mut response = json_response(status, body.to_string().into_bytes());
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    response
-}
-
-/// Returns 401 to a caller without a valid token, as XSUAA-protected apps
-/// do, and logs why at `info` (a missing token is routine).
-fn unauthorized(error: &AuthError, correlation_id: &str) -> Response<HyperOutgoingBody> {
-    tracing::info!(%error, "rejected an unauthenticated request");
-    let body = serde_json::json!({
-        "error": {
-            "code": "Unauthorized",
-            "message": "this gateway requires an XSUAA access token for this application: send it as Authorization: Bearer <token>",
-            "innererror": { "correlation_id": correlation_id }
-        }
-    });
-    let mut response = json_response(StatusCode::UNAUTHORIZED, body.to_string().into_bytes());
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
-}
-
-/// Returns 413 to a request whose declared body is over the limit, before
-/// any of it is read.
-fn payload_too_large(max_bytes: u64, correlation_id: &str) -> Response<HyperOutgoingBody> {
-    tracing::info!(max_bytes, "rejected a request body over the limit");
-    let body = serde_json::json!({
-        "error": {
-            "code": "PayloadTooLarge",
-            "message": format!("the request body is larger than the gateway's limit of {max_bytes} bytes"),
-            "innererror": { "correlation_id": correlation_id }
-        }
-    });
-    json_response(StatusCode::PAYLOAD_TOO_LARGE, body.to_string().into_bytes())
-}
-
-fn json_response(status: StatusCode, body: Vec<u8>) -> Response<HyperOutgoingBody> {
-    let body = Full::new(Bytes::from(body))
-        .map_err(|never: Infallible| match never {})
-        .boxed_unsync();
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
 }
