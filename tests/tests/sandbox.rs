@@ -239,3 +239,82 @@ async fn local_addresses_refused_when_not_allowed() {
         assert!(message.contains("address is refused"), "{name}: {message}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_pool_answers_503_with_retry_after() {
+    let backend = btp_gateway_tests::harness::SlowBackend::start(
+        Duration::from_secs(2),
+        bytes::Bytes::from_static(b"{}"),
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{error}"));
+    let destinations = serde_json::json!([{ "name": "SLOW", "url": backend.url() }]).to_string();
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    let gateway = Gateway::start(
+        &[
+            ("destinations", &destinations),
+            ("BTP_GATEWAY_MAX_INSTANCES", "1"),
+        ],
+        dir.path(),
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    let url = format!("{}/odata/SLOW/x", gateway.url());
+
+    let first_url = url.clone();
+    let first = tokio::spawn(async move { get(&first_url, &[]).await });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while backend.received() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first request never reached the backend"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = get(&url, &[])
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+
+    assert_eq!(
+        second.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        second.text()
+    );
+    assert_eq!(second.header("retry-after"), "1");
+    assert_eq!(second.json()["error"]["code"], "Busy");
+    let first = first
+        .await
+        .unwrap_or_else(|error| panic!("{error}"))
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(
+        first.status,
+        StatusCode::OK,
+        "the running request is not disturbed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn starts_when_pool_cannot_reserve() {
+    let cap = CapService::start().unwrap_or_else(|error| panic!("{error}"));
+    let destinations = serde_json::json!([{ "name": "ECHO", "url": cap.url() }]).to_string();
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
+    // 4 GiB of address space: enough for the process and instances created
+    // on demand, but not for the pool's 64 slots of 128 MiB.
+    let gateway = Gateway::start_with_address_space_limit(
+        &[("destinations", &destinations)],
+        dir.path(),
+        4 * 1024 * 1024,
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+
+    let response = get(&format!("{}/odata/ECHO/echo/headers", gateway.url()), &[])
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    let log = gateway.log();
+    assert!(
+        log.contains("the pooling allocator could not reserve its memory"),
+        "{log}"
+    );
+}

@@ -28,7 +28,38 @@ impl Gateway {
     /// Starts the gateway with exactly `env` (plus `PATH`) and `config_dir`
     /// as its working directory, on an ephemeral loopback port.
     pub fn start(env: &[(&str, &str)], config_dir: &Path) -> anyhow::Result<Self> {
-        let mut child = command(env, config_dir)?.spawn()?;
+        Self::start_command(command(env, config_dir)?)
+    }
+
+    /// Starts the gateway as [`Gateway::start`] does, in a process whose
+    /// virtual address space is limited to `kib` KiB (`ulimit -v`), as in a
+    /// container that forbids large reservations.
+    pub fn start_with_address_space_limit(
+        env: &[(&str, &str)],
+        config_dir: &Path,
+        kib: u64,
+    ) -> anyhow::Result<Self> {
+        let gateway = command(env, config_dir)?;
+        let mut limited = Command::new("sh");
+        limited
+            .args(["-c", "ulimit -v \"$1\" && shift && exec \"$@\"", "sh"])
+            .arg(kib.to_string())
+            .arg(gateway.get_program())
+            .current_dir(config_dir)
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (name, value) in gateway.get_envs() {
+            if let Some(value) = value {
+                limited.env(name, value);
+            }
+        }
+        Self::start_command(limited)
+    }
+
+    fn start_command(mut command: Command) -> anyhow::Result<Self> {
+        let mut child = command.spawn()?;
         let stderr = child
             .stderr
             .take()
