@@ -66,13 +66,14 @@ done
 cat >&2 <<MSG
 
 [run-local] CAP service:  $cap_url
-[run-local] emulator:     $emulator_url  (destinations CAP_CATALOG, CAP_SECURE, CAP_OAUTH_ECHO)
+[run-local] emulator:     $emulator_url  (destinations CAP_CATALOG, CAP_ORDERS, CAP_SECURE, CAP_OAUTH_ECHO)
 [run-local] gateway:      http://127.0.0.1:$PORT
 
 Try:
   curl 'http://127.0.0.1:$PORT/odata/CAP_CATALOG/Books?\$top=3&\$select=ID,title,price'
   curl 'http://127.0.0.1:$PORT/odata/CAP_SECURE/Books(%27A%2FB%27%271%27)'
   curl 'http://127.0.0.1:$PORT/odata/CAP_OAUTH_ECHO/echo/headers'
+  curl -X POST -H 'content-type: application/json' -d '{"title":"Pens","quantity":3}' 'http://127.0.0.1:$PORT/odata/CAP_ORDERS/Orders'
 
 MSG
 wait "${pids[-1]}"
