@@ -6,7 +6,7 @@
 //! destination, and how the gateway appears to the client. Reads go to the
 //! backend as they are; writes go through the CSRF choreography in
 //! [`writes`]; `$metadata` goes through the cache in [`metadata`]. Every
-//! backend answer leaves through [`respond`], which rewrites links and turns
+//! backend response leaves through [`respond`], which rewrites links and turns
 //! non-OData errors into OData errors.
 
 mod io;
@@ -71,7 +71,7 @@ pub(crate) struct Exchange {
 }
 
 impl Exchange {
-    /// Returns the OData version for errors, before a backend answered.
+    /// Returns the OData version for errors, before a backend responded.
     pub fn version(&self) -> ODataVersion {
         ODataVersion::detect(&[], &self.client_headers, &self.service_path)
     }
