@@ -11,6 +11,7 @@
 use serde_json::{Value, json};
 
 use super::io::{self, ReadError, header_text};
+use super::respond::DESTINATION_URL_HEADER;
 use super::{Backend, Exchange, map_error_code, store};
 use crate::error::GatewayError;
 
@@ -89,9 +90,17 @@ pub fn read(exchange: &Exchange) -> Result<Backend, GatewayError> {
     if status == 304
         && let Some(cached) = cached
     {
+        // The links are rewritten against the destination URL of this
+        // response, which may have changed since the document was cached.
+        let mut headers = cached.headers;
+        let current_url = response.headers().get(DESTINATION_URL_HEADER);
+        if let Some(url) = current_url.into_iter().next() {
+            headers.retain(|(name, _)| name != DESTINATION_URL_HEADER);
+            headers.push((DESTINATION_URL_HEADER.to_owned(), url));
+        }
         return Ok(Backend::Buffered {
             status: 200,
-            headers: cached.headers,
+            headers,
             body: cached.body,
         });
     }

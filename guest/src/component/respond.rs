@@ -23,7 +23,7 @@ use crate::links::{self, LinkMap};
 use crate::odata::{self, ODataVersion};
 
 /// The header in which the host names the destination's URL.
-const DESTINATION_URL_HEADER: &str = "x-destination-url";
+pub const DESTINATION_URL_HEADER: &str = "x-destination-url";
 
 /// The largest error body the gateway reads to check its format.
 const MAX_ERROR_BODY: usize = 1024 * 1024;
