@@ -16,7 +16,7 @@ pub struct Session {
     pub token: Option<String>,
     /// Whether a fetch found that the backend sends no token, as CAP
     /// without CSRF protection does. Writes then go without one until the
-    /// backend asks for it with `403` and `x-csrf-token: Required`.
+    /// backend requests one with `403` and `x-csrf-token: Required`.
     pub token_not_sent: bool,
     /// Cookies as `name=value` pairs, in the order the backend set them.
     pub cookies: Vec<(String, String)>,
@@ -167,7 +167,7 @@ pub enum FetchMethod {
     Get,
 }
 
-/// Returns whether a response asks for a (new) token: `403` with
+/// Returns whether a response requests a new token: `403` with
 /// `x-csrf-token: Required`.
 pub fn token_required(status: u16, csrf_header: Option<&[u8]>) -> bool {
     status == 403

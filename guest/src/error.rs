@@ -154,8 +154,8 @@ impl GatewayError {
         .with_target(name)
     }
 
-    /// A backend error that is not in an OData format, such as an HTML
-    /// login page or a plain-text message from the Cloud Connector.
+    /// Builds the error for a backend error that is not in an OData format,
+    /// such as an HTML login page or plain text from the Cloud Connector.
     pub fn non_odata_upstream(name: &str, status: u16, description: &str) -> Self {
         let gateway_status = if (400..600).contains(&status) {
             status
@@ -172,8 +172,8 @@ impl GatewayError {
         error
     }
 
-    /// A redirect that leaves the destination, which usually points at a
-    /// login page.
+    /// Builds the error for a redirect that leaves the destination, which
+    /// usually points at a login page.
     pub fn redirected_away(name: &str, status: u16) -> Self {
         let mut error = Self::new(
             502,

@@ -44,9 +44,9 @@ impl Policy {
         }
     }
 
-    /// Returns whether a path (without query) is in the allow-list, with the
-    /// host's rule: equal to a listed path, or continuing it with `/`, `;`
-    /// or `(`; never with a `.` or `..` segment.
+    /// Returns whether a path (without query) is in the allow-list, by the
+    /// host's rule. The path must equal a listed path or continue it with
+    /// `/`, `;` or `(`, and a path with a `.` or `..` segment never matches.
     pub fn allows_path(&self, path: &str) -> bool {
         let Some(allowed) = &self.service_paths else {
             return true;

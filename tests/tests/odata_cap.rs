@@ -241,7 +241,7 @@ async fn v2_create_merge_delete_and_paging() {
             r#"{"title":"Merged"}"#,
         )
         .await;
-    // The V2 adapter answers an update with 200 and the entity.
+    // The V2 adapter responds to an update with 200 and the entity.
     assert!(merged.status.is_success(), "{}", merged.text());
     let tunnelled = stack
         .send(

@@ -43,7 +43,7 @@ impl Stack {
         }
     }
 
-    /// The gateway URL of a path in the test service.
+    /// Returns the gateway URL of a path in the test service.
     fn url(&self, resource: &str) -> String {
         format!(
             "{}/odata/{DESTINATION}{SAP_TEST_SERVICE_PATH}{resource}",

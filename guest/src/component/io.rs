@@ -26,7 +26,7 @@ pub struct BackendRequest<'a> {
     pub body: Option<&'a [u8]>,
 }
 
-/// Why a body could not be read.
+/// The reason a body could not be read.
 #[derive(Debug)]
 pub enum ReadError {
     /// The body is longer than the limit.

@@ -2,10 +2,10 @@
 //!
 //! A service's metadata document is large and rarely changes, so the
 //! gateway keeps the last one per destination, service path, `sap-client`
-//! and language in the `shared` cache bucket, and asks the backend with
-//! `If-None-Match` whether it is still current. The backend sees every
-//! request with the caller's own credentials, so a caller without access
-//! gets the backend's error, never the cached copy. A document without an
+//! and language in the `shared` cache bucket, and revalidates it with the
+//! backend through `If-None-Match`. The backend receives every request
+//! with the caller's own credentials, so a caller without access gets the
+//! backend's error, never the cached copy. A document without an
 //! `ETag` is not cached, because it could not be revalidated.
 
 use serde_json::{Value, json};

@@ -121,7 +121,7 @@ pub(crate) struct Reply {
     pub csrf_token: Option<String>,
 }
 
-/// Where the response comes from.
+/// The source of a response.
 pub(crate) enum Backend {
     /// A response still streaming from the backend.
     Streaming(IncomingResponse),
@@ -239,8 +239,8 @@ fn serve(exchange: &Exchange, request: IncomingRequest) -> Result<Reply, Gateway
         let mut request = exchange.forwarded_request(None);
         if wants_token && exchange.method == "HEAD" {
             // SAPUI5 fetches tokens with HEAD, which SAP Gateway may refuse
-            // with 405. The gateway already has the token, so it asks the
-            // backend with GET and answers the HEAD without the body.
+            // with 405. The gateway already has the token, so it sends the
+            // backend a GET and returns the HEAD response without the body.
             request.method = "GET";
         }
         let response =

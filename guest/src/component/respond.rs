@@ -123,7 +123,7 @@ pub fn send(exchange: &Exchange, reply: Reply, response_out: ResponseOutparam) {
     }
 }
 
-/// How a body with links is rewritten.
+/// The rewriting that a body with links needs.
 enum Body {
     Links(Box<dyn links::BodyRewriter>),
     Batch,

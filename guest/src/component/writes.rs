@@ -1,11 +1,11 @@
 //! Writes: the CSRF choreography around `POST`, `PUT`, `PATCH`, `MERGE`,
 //! `DELETE` and `$batch`.
 //!
-//! The client's own `x-csrf-token` is never forwarded: the gateway keeps the
+//! The client's own `x-csrf-token` is never forwarded. The gateway keeps the
 //! backend session (token and cookies) per destination in the caller's
-//! `user` cache bucket, fetches a token when it has none, and on `403` with
-//! `x-csrf-token: Required` fetches once more and retries once. The
-//! client's callers authenticate with a bearer token, which a browser does
+//! `user` cache bucket and fetches a token when it has none. On `403` with
+//! `x-csrf-token: Required` it fetches once more and retries once. The
+//! gateway's callers authenticate with a bearer token, which a browser does
 //! not send on its own, so the gateway needs no CSRF check of its own.
 
 use super::io::{self, BackendRequest, ReadError};

@@ -51,12 +51,12 @@ impl Default for CacheLimits {
 pub struct Scope(String);
 
 impl Scope {
-    /// The namespace every caller shares.
+    /// Returns the namespace every caller shares.
     pub fn shared() -> Self {
         Self(SHARED_BUCKET.to_owned())
     }
 
-    /// The namespace of one caller. `caller` identifies the tenant and the
+    /// Returns the namespace of one caller. `caller` identifies the tenant and the
     /// user (or client); `None` is the anonymous caller of a host without
     /// inbound authentication.
     pub fn user(caller: Option<&str>) -> Self {
@@ -180,7 +180,7 @@ fn entry_size((scope, key): &(Scope, String), value: &[u8]) -> usize {
 }
 
 /// Removes the least recently used entry; returns false when empty.
-// NOTE: eviction scans every entry. The cache holds at most a few thousand
+// NOTE: eviction scans every entry. The cache contains at most a few thousand
 // entries (tokens, cookies, metadata documents), so a linear scan per
 // eviction is cheaper than maintaining an ordered index on every read.
 fn evict_oldest(inner: &mut Inner) -> bool {

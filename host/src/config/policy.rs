@@ -19,7 +19,7 @@
 //! The host enforces the policy on every outgoing request, so a replaced
 //! component cannot bypass it, and hands the same JSON to the component as
 //! the `wasi:config/store` key `destination-policies`, so the component can
-//! answer with a precise OData error before it sends anything.
+//! return a precise OData error before it sends anything.
 
 use std::collections::BTreeMap;
 

@@ -49,7 +49,7 @@ pub struct Outbound {
 }
 
 /// The response header in which the host sends the component the URL of the
-/// destination that answered: scheme, host, port and path, without
+/// destination that responded: scheme, host, port and path, without
 /// credentials or query. The component needs it to rewrite the backend's
 /// absolute links. A header of this name from the backend is replaced.
 pub const DESTINATION_URL_HEADER: &str = "x-destination-url";

@@ -144,7 +144,7 @@ pub(super) fn payload_too_large(
 ///
 /// hyper closes a connection whose request body is left unread as soon as
 /// the response is written. The kernel then sends a reset for the bytes
-/// that still arrive, and a client that is still sending often sees the
+/// that still arrive, and a client that is still sending often receives the
 /// reset instead of the 413. Reading on lets a body slightly over the limit
 /// arrive whole, and keeps the connection open long enough for a client
 /// with a larger body to read the response.

@@ -32,7 +32,7 @@
 //! - A `$batch` changeset that contains a failing request fails as a whole
 //!   with one error response, and none of its changes remain.
 //!
-//! NOTE: Responses are JSON whatever `Accept` says, except the service
+//! NOTE: Responses are JSON whatever the `Accept` header requests, except the service
 //! document and `$metadata`. Real SAP Gateway sends Atom XML unless the
 //! client asks for JSON.
 
