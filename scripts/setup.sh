@@ -57,3 +57,25 @@ npm_ci() {
 
 npm_ci tests/cap "the CAP test service's npm packages (about a minute: better-sqlite3 compiles)"
 npm_ci tests/sdk-compare "the SAP Cloud SDK for the comparison test (tests/sdk-compare)"
+
+# The OCI registry tests run Debian's docker-registry as a plain process on
+# 127.0.0.1. `apt-get install` would also enable a system service listening
+# on every interface, so the package is only unpacked into a user folder.
+registry_root="$HOME/.cache/btp-gateway/tools/docker-registry"
+if ! command -v docker-registry >/dev/null && [ ! -x "$registry_root/usr/bin/docker-registry" ]; then
+  if ! command -v apt-get >/dev/null; then
+    log "missing docker-registry, and apt-get is not available: install it and run again"
+    exit 1
+  fi
+  log "unpacking Debian's docker-registry into $registry_root"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  download_dir=$(mktemp -d)
+  if ! (cd "$download_dir" && apt-get download -qq docker-registry 2>/dev/null); then
+    $sudo apt-get update -qq
+    (cd "$download_dir" && apt-get download -qq docker-registry)
+  fi
+  mkdir -p "$registry_root"
+  dpkg-deb -x "$download_dir"/docker-registry_*.deb "$registry_root"
+  rm -rf "$download_dir"
+fi

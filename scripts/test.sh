@@ -9,7 +9,7 @@ scripts/setup.sh
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo clippy -p btp-gateway-guest -p test-guest-misbehave --target wasm32-wasip2 --locked -- -D warnings
+cargo clippy -p btp-gateway-guest -p test-guest-misbehave -p test-guest-versioned -p test-guest-command --target wasm32-wasip2 --locked -- -D warnings
 # The summary at the end counts every test binary's results, so the last
 # line reports the whole run rather than the last (often empty) doc-test.
 log=$(mktemp)

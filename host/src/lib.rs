@@ -12,9 +12,13 @@
 //! - [`destination`]: resolving destination names, with the Destination
 //!   service and token caches.
 //! - [`cache`]: the bounded cache guests share through `wasi:keyvalue`.
+//! - [`components`]: the component store: sources, validation, swaps and
+//!   rollback per route.
 
 pub mod auth;
 pub mod cache;
+pub mod cli;
+pub mod components;
 pub mod config;
 mod correlation;
 pub mod destination;

@@ -12,19 +12,31 @@ use tokio::net::TcpListener;
 use btp_gateway::auth::Authenticator;
 use btp_gateway::auth::admin::AdminAccess;
 use btp_gateway::cache::{CacheLimits, SharedCache};
+use btp_gateway::cli;
+use btp_gateway::components::follow::StartError;
+use btp_gateway::components::oci::RegistryClient;
+use btp_gateway::components::routes::{ROUTES_VARIABLE, RouteConfig, Source};
+use btp_gateway::components::validate::Validator;
+use btp_gateway::components::{ComponentStore, FollowSettings, spawn_followers};
 use btp_gateway::config::options::{Args, Options};
 use btp_gateway::config::{Config, Env, NotUnicode, ProcessEnv};
 use btp_gateway::destination::Resolver;
-use btp_gateway::engine::{self, GatewayComponent, HostServices, Limits, WasiConfigVariables};
+use btp_gateway::engine::compiled_cache::CompiledCache;
+use btp_gateway::engine::{self, HostServices, Limits, WasiConfigVariables};
 use btp_gateway::logging;
 use btp_gateway::outbound::egress::EgressPolicy;
 use btp_gateway::outbound::{Connectivity, HttpClient, Outbound};
 use btp_gateway::server::{self, App, ROUTER_IDLE_TIMEOUT};
 
+/// How often a watched folder is checked for a new component.
+const FOLDER_POLL: Duration = Duration::from_secs(1);
+
 fn main() -> ExitCode {
     // Configuration errors, in flags, variables or files, exit with code 2
     // as clap's own errors do.
-    let options = match Args::parse().resolve(&ProcessEnv) {
+    let mut args = Args::parse();
+    let command = args.command.take();
+    let options = match args.resolve(&ProcessEnv) {
         Ok(options) => options,
         Err(error) => {
             eprintln!("btp-gateway: invalid configuration: {error}");
@@ -38,20 +50,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // A missing component file is a configuration error, like a malformed
-    // variable: it stops the start with exit code 2.
-    let component_bytes = match &options.component {
-        Some(path) => match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                eprintln!(
-                    "btp-gateway: cannot read the component {}: {error}",
-                    path.display()
-                );
-                return ExitCode::from(2);
-            }
-        },
-        None => btp_gateway::DEFAULT_COMPONENT.to_vec(),
+    let routes = match route_configs(&options, config.routes.clone()) {
+        Ok(routes) => routes,
+        Err(error) => {
+            eprintln!("btp-gateway: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
     };
 
     let component = match log_settings(&ProcessEnv) {
@@ -81,10 +85,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(options, config, component_bytes)) {
+    if let Some(command) = command {
+        return runtime.block_on(run_command(command, &options, &config));
+    }
+    match runtime.block_on(serve(options, config, routes)) {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
+        }
+        // A configured component that cannot serve is a configuration
+        // error, like a malformed variable.
+        Err(error) if error.downcast_ref::<StartError>().is_some() => {
+            tracing::error!(error = format!("{error:#}"), "the gateway cannot start");
+            eprintln!("btp-gateway: invalid configuration: {error:#}");
+            ExitCode::from(2)
         }
         Err(error) => {
             tracing::error!(
@@ -92,6 +106,32 @@ fn main() -> ExitCode {
                 "the gateway stopped with an error"
             );
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Returns the routes: those of `BTP_GATEWAY_ROUTES`, with `--component`
+/// serving `/` when no route has that path, or the one route `/` from
+/// `--component` or the bundled component.
+fn route_configs(
+    options: &Options,
+    configured: Option<Vec<RouteConfig>>,
+) -> Result<Vec<RouteConfig>, String> {
+    let component = options.component.clone().map(Source::File);
+    match (configured, component) {
+        (None, component) => Ok(vec![RouteConfig::root(
+            component.unwrap_or(Source::Bundled),
+        )]),
+        (Some(routes), None) => Ok(routes),
+        (Some(mut routes), Some(component)) => {
+            if routes.iter().any(|route| route.path == "/") {
+                return Err(format!(
+                    "BTP_GATEWAY_COMPONENT or --component sets the component of '/', and \
+                     {ROUTES_VARIABLE} has a route for '/' too: remove one of them"
+                ));
+            }
+            routes.push(RouteConfig::root(component));
+            Ok(routes)
         }
     }
 }
@@ -109,16 +149,115 @@ fn log_settings(env: &dyn Env) -> Result<logging::Component, NotUnicode> {
     ))
 }
 
-async fn serve(options: Options, config: Config, component_bytes: Vec<u8>) -> anyhow::Result<()> {
-    let limits = Limits {
+async fn serve(options: Options, config: Config, routes: Vec<RouteConfig>) -> anyhow::Result<()> {
+    let limits = limits(&options);
+
+    let (services, authenticator) = host_services(&options, &config)?;
+
+    let compiled_cache = open_compiled_cache(options.compiled_cache_dir.as_deref());
+    let engine = engine::new_engine_with_cache(&limits, compiled_cache.as_ref())?;
+    let validator = Validator {
+        engine,
+        services,
+        limits,
+        max_component_bytes: options.component_max_mib << 20,
+    };
+    let store = Arc::new(ComponentStore::new(routes, validator));
+    store.load_fixed_sources().await?;
+    let follow = FollowSettings {
+        registry_poll: Duration::from_secs(options.registry_poll_secs),
+        folder_poll: FOLDER_POLL,
+        registry: RegistryClient::new(config.registry_credentials.clone())?,
+    };
+    spawn_followers(&store, &follow);
+    for route in store.routes() {
+        tracing::info!(
+            route = route.config.name,
+            path = route.config.path,
+            source = %route.config.source,
+            "route configured"
+        );
+    }
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    let header_read_timeout = Duration::from_secs(options.header_read_timeout_secs);
+    if header_read_timeout <= ROUTER_IDLE_TIMEOUT {
+        tracing::warn!(
+            header_read_timeout_secs = options.header_read_timeout_secs,
+            "the header read timeout also ends idle keep-alive connections, and it is not above \
+             the {} seconds for which the Cloud Foundry router keeps them: idle router \
+             connections will be closed early; set BTP_GATEWAY_HEADER_READ_TIMEOUT_SECS above {}",
+            ROUTER_IDLE_TIMEOUT.as_secs(),
+            ROUTER_IDLE_TIMEOUT.as_secs()
+        );
+    }
+    tracing::info!(
+        max_instances = limits.max_instances,
+        header_read_timeout_secs = options.header_read_timeout_secs,
+        "listening on http://{address}"
+    );
+
+    let admin = AdminAccess {
+        scope: config
+            .xsuaa
+            .as_ref()
+            .map(|xsuaa| format!("{}.Admin", xsuaa.xsappname)),
+        token: config.admin_token,
+    };
+    let mut app = App::new(store, authenticator).with_access(config.route_scopes, admin);
+    app.compiled_cache = compiled_cache;
+    server::run(
+        listener,
+        Arc::new(app),
+        header_read_timeout,
+        shutdown_signal(),
+    )
+    .await
+}
+
+/// Runs a command of `btp-gateway check` or `btp-gateway call`.
+async fn run_command(command: cli::Command, options: &Options, config: &Config) -> ExitCode {
+    let limits = limits(options);
+    let prepared = host_services(options, config).and_then(|(services, _)| {
+        let compiled_cache = open_compiled_cache(options.compiled_cache_dir.as_deref());
+        let engine = engine::new_engine_with_cache(&limits, compiled_cache.as_ref())?;
+        Ok(Validator {
+            engine,
+            services,
+            limits,
+            max_component_bytes: options.component_max_mib << 20,
+        })
+    });
+    match prepared {
+        Ok(validator) => cli::run(command, &validator).await,
+        Err(error) => {
+            eprintln!("btp-gateway: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Returns the instance limits that the options set.
+fn limits(options: &Options) -> Limits {
+    Limits {
         max_instances: options.max_instances.max(1),
         max_memory_bytes: (options.max_memory_mib.max(1) as usize) << 20,
         request_timeout: Duration::from_secs(options.request_timeout_secs.max(1)),
         max_outbound_requests: options.max_outbound_requests,
         max_request_body_bytes: options.max_request_body_mib.max(1) << 20,
         max_response_body_bytes: options.max_response_body_mib.max(1) << 20,
-    };
+    }
+}
 
+/// Builds the capabilities that instances get, and the authenticator for
+/// callers when xsuaa is bound.
+fn host_services(
+    options: &Options,
+    config: &Config,
+) -> anyhow::Result<(HostServices, Option<Authenticator>)> {
     let client = HttpClient::new(EgressPolicy {
         allow_local: config.allow_local_addresses,
     })?;
@@ -132,7 +271,7 @@ async fn serve(options: Options, config: Config, component_bytes: Vec<u8>) -> an
         .as_ref()
         .and_then(|xsuaa| xsuaa.tenant_id.clone());
     let resolver = Resolver::new(
-        config.local_destinations,
+        config.local_destinations.clone(),
         config.destination_service.as_ref(),
         provider_zone,
         &client,
@@ -166,7 +305,7 @@ async fn serve(options: Options, config: Config, component_bytes: Vec<u8>) -> an
         resolver,
         client,
         connectivity,
-        policies: config.policies,
+        policies: config.policies.clone(),
     });
     let services = HostServices {
         outbound,
@@ -177,54 +316,25 @@ async fn serve(options: Options, config: Config, component_bytes: Vec<u8>) -> an
         })),
     };
 
-    let engine = engine::new_engine(&limits)?;
-    let component = GatewayComponent::new(&engine, &component_bytes, services, limits)
-        .with_context(|| {
-            let source = options
-                .component
-                .as_ref()
-                .map_or("the bundled component".to_owned(), |p| {
-                    p.display().to_string()
-                });
-            format!("cannot load {source}")
-        })?;
+    Ok((services, authenticator))
+}
 
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let address = listener.local_addr()?;
-    let header_read_timeout = Duration::from_secs(options.header_read_timeout_secs);
-    if header_read_timeout <= ROUTER_IDLE_TIMEOUT {
-        tracing::warn!(
-            header_read_timeout_secs = options.header_read_timeout_secs,
-            "the header read timeout also ends idle keep-alive connections, and it is not above \
-             the {} seconds for which the Cloud Foundry router keeps them: idle router \
-             connections will be closed early; set BTP_GATEWAY_HEADER_READ_TIMEOUT_SECS above {}",
-            ROUTER_IDLE_TIMEOUT.as_secs(),
-            ROUTER_IDLE_TIMEOUT.as_secs()
-        );
+/// Opens the compiled-code cache; without one, every start compiles.
+fn open_compiled_cache(directory: Option<&std::path::Path>) -> Option<CompiledCache> {
+    let directory = directory?;
+    match CompiledCache::open(directory) {
+        Ok(cache) => {
+            tracing::info!(folder = %cache.directory().display(), "compiled code is cached");
+            Some(cache)
+        }
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "the compiled-code cache is off: every start compiles each component"
+            );
+            None
+        }
     }
-    tracing::info!(
-        max_instances = limits.max_instances,
-        header_read_timeout_secs = options.header_read_timeout_secs,
-        "listening on http://{address}"
-    );
-
-    let admin = AdminAccess {
-        scope: config
-            .xsuaa
-            .as_ref()
-            .map(|xsuaa| format!("{}.Admin", xsuaa.xsappname)),
-        token: config.admin_token,
-    };
-    let app = App::new(component, authenticator).with_access(config.route_scopes, admin);
-    server::run(
-        listener,
-        Arc::new(app),
-        header_read_timeout,
-        shutdown_signal(),
-    )
-    .await
 }
 
 /// Completes on SIGTERM (Cloud Foundry stopping the app) or Ctrl-C.

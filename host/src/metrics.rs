@@ -36,6 +36,18 @@ pub struct Metrics {
     token_requests: AtomicU64,
     token_failures: AtomicU64,
     component_swaps: AtomicU64,
+    component_rejections: AtomicU64,
+}
+
+/// Values that other parts of the host own, read when metrics are rendered.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Readings {
+    /// Bytes held in the cache components share.
+    pub cache_bytes: usize,
+    /// Compilations served from the compiled-code cache.
+    pub compiled_cache_hits: usize,
+    /// Compilations that found no usable entry in the compiled-code cache.
+    pub compiled_cache_misses: usize,
 }
 
 impl Metrics {
@@ -54,6 +66,7 @@ impl Metrics {
             token_requests: AtomicU64::new(0),
             token_failures: AtomicU64::new(0),
             component_swaps: AtomicU64::new(0),
+            component_rejections: AtomicU64::new(0),
         }
     }
 
@@ -115,7 +128,17 @@ impl Metrics {
     }
 
     /// Formats every metric in the Prometheus text format.
-    pub fn render(&self, cache_bytes: usize) -> String {
+    /// Counts a swap of a route's active component.
+    pub fn component_swapped(&self) {
+        self.component_swaps.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a component that failed validation.
+    pub fn component_rejected(&self) {
+        self.component_rejections.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn render(&self, readings: Readings) -> String {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let mut text = String::with_capacity(4096);
 
@@ -160,7 +183,7 @@ impl Metrics {
             "btp_gateway_request_duration_seconds_count {cumulative}"
         );
 
-        let values: [(&str, &str, &str, u64); 12] = [
+        let values: [(&str, &str, &str, u64); 15] = [
             (
                 "btp_gateway_instances_in_use",
                 "gauge",
@@ -195,7 +218,7 @@ impl Metrics {
                 "btp_gateway_component_cache_bytes",
                 "gauge",
                 "Bytes held in the cache components share.",
-                cache_bytes as u64,
+                readings.cache_bytes as u64,
             ),
             (
                 "btp_gateway_destination_cache_hits_total",
@@ -224,8 +247,26 @@ impl Metrics {
             (
                 "btp_gateway_component_swaps_total",
                 "counter",
-                "Times the serving component was replaced.",
+                "Times a route's active component was replaced.",
                 load(&self.component_swaps),
+            ),
+            (
+                "btp_gateway_component_rejections_total",
+                "counter",
+                "Candidate components that failed validation.",
+                load(&self.component_rejections),
+            ),
+            (
+                "btp_gateway_compiled_cache_hits_total",
+                "counter",
+                "Components whose compiled code came from the compiled-code cache.",
+                readings.compiled_cache_hits as u64,
+            ),
+            (
+                "btp_gateway_compiled_cache_misses_total",
+                "counter",
+                "Components compiled because the compiled-code cache had no entry.",
+                readings.compiled_cache_misses as u64,
             ),
             (
                 "btp_gateway_up",
@@ -271,7 +312,7 @@ mod tests {
         metrics.record_response(200, Duration::from_millis(3));
         metrics.record_response(404, Duration::from_millis(30));
         metrics.record_response(503, Duration::from_secs(60));
-        let text = metrics.render(0);
+        let text = metrics.render(Readings::default());
 
         assert!(
             text.contains("btp_gateway_responses_total{status_class=\"2xx\"} 1\n"),
@@ -307,14 +348,25 @@ mod tests {
     fn instance_guard_restores_gauge() {
         static LOCAL: Metrics = Metrics::new();
         let guard = LOCAL.instance_started();
-        assert!(LOCAL.render(0).contains("btp_gateway_instances_in_use 1\n"));
+        assert!(
+            LOCAL
+                .render(Readings::default())
+                .contains("btp_gateway_instances_in_use 1\n")
+        );
         drop(guard);
-        assert!(LOCAL.render(0).contains("btp_gateway_instances_in_use 0\n"));
+        assert!(
+            LOCAL
+                .render(Readings::default())
+                .contains("btp_gateway_instances_in_use 0\n")
+        );
     }
 
     #[test]
     fn every_metric_has_help_and_type() {
-        let text = Metrics::new().render(42);
+        let text = Metrics::new().render(Readings {
+            cache_bytes: 42,
+            ..Readings::default()
+        });
         for line in text.lines().filter(|line| !line.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap_or_default();
             let family = name

@@ -179,6 +179,68 @@ async fn metrics_need_admin_scope() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn admin_api_needs_admin_scope() {
+    let landscape = Landscape::start(&[]).await;
+    let user = landscape.token(&["btp-gateway!t42.Display"]);
+    let admin = landscape.token(&["btp-gateway!t42.Admin"]);
+    let path = "/admin/components";
+
+    let anonymous = landscape.send(Method::GET, path, None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    let forbidden = landscape.send(Method::GET, path, Some(&user)).await;
+    assert_eq!(
+        forbidden.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        forbidden.text()
+    );
+    assert!(message(&forbidden).contains("the admin API needs the scope $XSAPPNAME.Admin"));
+    let rollback = landscape
+        .send(
+            Method::POST,
+            "/admin/components/default/rollback",
+            Some(&user),
+        )
+        .await;
+    assert_eq!(rollback.status, StatusCode::FORBIDDEN);
+
+    let listed = landscape.send(Method::GET, path, Some(&admin)).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text());
+    assert_eq!(listed.json()["routes"][0]["source"], "bundled");
+}
+
+/// The scope the gateway checks is the one `xs-security.json` declares, so
+/// a role collection built from the file grants it.
+#[test]
+fn admin_scope_declared_in_security_descriptor() {
+    let path = btp_gateway_tests::harness::workspace_root().join("xs-security.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    let descriptor: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|error| panic!("{error}"));
+    let scopes: Vec<&str> = descriptor["scopes"]
+        .as_array()
+        .map(|scopes| {
+            scopes
+                .iter()
+                .filter_map(|scope| scope["name"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(scopes.contains(&"$XSAPPNAME.Admin"), "{scopes:?}");
+    let granted = descriptor["role-templates"]
+        .as_array()
+        .is_some_and(|templates| {
+            templates.iter().any(|template| {
+                template["scope-references"]
+                    .as_array()
+                    .is_some_and(|references| references.iter().any(|r| r == "$XSAPPNAME.Admin"))
+            })
+        });
+    assert!(granted, "no role template grants $XSAPPNAME.Admin");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn metrics_with_local_admin_token() {
     let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
     let gateway = Gateway::start(&[("BTP_GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN)], dir.path())

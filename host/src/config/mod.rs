@@ -29,6 +29,8 @@ use url::Url;
 
 use crate::auth::admin::{ADMIN_TOKEN_VARIABLE, MIN_ADMIN_TOKEN_CHARS};
 use crate::auth::scopes::{ROUTE_SCOPES_VARIABLE, RouteScopes};
+use crate::components::oci::RegistryCredentials;
+use crate::components::routes::{ROUTES_VARIABLE, RouteConfig, parse_routes};
 use crate::destination::DestinationConfig;
 use crate::secret::Secret;
 pub use credentials::{
@@ -74,6 +76,11 @@ pub struct Config {
     /// The token that admits callers to `/metrics` without XSUAA, from
     /// `BTP_GATEWAY_ADMIN_TOKEN`.
     pub admin_token: Option<Secret>,
+    /// The routes from `BTP_GATEWAY_ROUTES`; `None` when it is not set.
+    pub routes: Option<Vec<RouteConfig>>,
+    /// Credentials for the OCI registries that routes follow, from
+    /// `BTP_GATEWAY_REGISTRY_USERNAME` and `BTP_GATEWAY_REGISTRY_PASSWORD`.
+    pub registry_credentials: Option<RegistryCredentials>,
     /// Whether outgoing connections may reach loopback, link-local and
     /// metadata addresses: `BTP_GATEWAY_ALLOW_LOCAL_ADDRESSES`, by default
     /// only off Cloud Foundry.
@@ -177,6 +184,19 @@ impl Config {
 
         let route_scopes = read_route_scopes(&layered, xsuaa.as_ref())?;
         let admin_token = read_admin_token(&layered)?;
+        let routes = match layered.var_with_source(ROUTES_VARIABLE)? {
+            Some((text, source)) => {
+                Some(
+                    parse_routes(&text).map_err(|reason| ConfigError::InvalidVariable {
+                        variable: ROUTES_VARIABLE.to_owned(),
+                        source_name: source.to_owned(),
+                        reason,
+                    })?,
+                )
+            }
+            None => None,
+        };
+        let registry_credentials = read_registry_credentials(&layered)?;
 
         let allow_local_addresses =
             match layered.var_with_source("BTP_GATEWAY_ALLOW_LOCAL_ADDRESSES")? {
@@ -204,6 +224,8 @@ impl Config {
             policies,
             route_scopes,
             admin_token,
+            routes,
+            registry_credentials,
             allow_local_addresses,
             sources,
         })
@@ -252,6 +274,31 @@ fn read_admin_token(env: &LayeredEnv<'_>) -> Result<Option<Secret>, ConfigError>
         });
     }
     Ok(Some(Secret::new(token)))
+}
+
+/// Reads the registry credentials: both variables or neither.
+fn read_registry_credentials(
+    env: &LayeredEnv<'_>,
+) -> Result<Option<RegistryCredentials>, ConfigError> {
+    const USERNAME: &str = "BTP_GATEWAY_REGISTRY_USERNAME";
+    const PASSWORD: &str = "BTP_GATEWAY_REGISTRY_PASSWORD";
+    match (
+        env.var_with_source(USERNAME)?,
+        env.var_with_source(PASSWORD)?,
+    ) {
+        (None, None) => Ok(None),
+        (Some((username, _)), Some((password, _))) => Ok(Some(RegistryCredentials {
+            username: username.trim().to_owned(),
+            password: Secret::new(password.trim()),
+        })),
+        (Some((_, source)), None) | (None, Some((_, source))) => {
+            Err(ConfigError::InvalidVariable {
+                variable: format!("{USERNAME} and {PASSWORD}"),
+                source_name: source.to_owned(),
+                reason: "must be set together: set both, or neither for anonymous pulls".to_owned(),
+            })
+        }
+    }
 }
 
 /// Listens on `0.0.0.0:$PORT` on Cloud Foundry, where the router reaches the

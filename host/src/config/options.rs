@@ -31,6 +31,10 @@ const QUOTED_VALUE_MAX_CHARS: usize = 64;
 #[derive(Debug, Parser)]
 #[command(name = "btp-gateway", version)]
 pub struct Args {
+    /// Test a component file instead of serving
+    #[command(subcommand)]
+    pub command: Option<crate::cli::Command>,
+
     /// The component to serve (a .wasm file); the bundled default gateway
     /// component when not set.
     #[arg(long, env = "BTP_GATEWAY_COMPONENT")]
@@ -93,7 +97,29 @@ pub struct Args {
     /// [env: BTP_GATEWAY_HEADER_READ_TIMEOUT_SECS] [default: 120]
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub header_read_timeout_secs: Option<u64>,
+
+    /// The largest component file accepted from any source, in MiB
+    /// [env: BTP_GATEWAY_COMPONENT_MAX_MIB] [default: 32]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub component_max_mib: Option<u64>,
+
+    /// Seconds between two checks of a followed OCI tag
+    /// [env: BTP_GATEWAY_REGISTRY_POLL_SECS] [default: 30]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub registry_poll_secs: Option<u64>,
+
+    /// The folder for compiled component code, or `off`
+    /// [env: BTP_GATEWAY_COMPILED_CACHE_DIR]
+    /// [default: $HOME/.cache/btp-gateway/compiled]
+    #[arg(long)]
+    pub compiled_cache_dir: Option<PathBuf>,
 }
+
+/// The default of `--component-max-mib`.
+pub const DEFAULT_COMPONENT_MAX_MIB: u64 = 32;
+
+/// The default of `--registry-poll-secs`.
+pub const DEFAULT_REGISTRY_POLL_SECS: u64 = 30;
 
 /// The options after flags, variables and defaults are combined.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +138,12 @@ pub struct Options {
     pub cache_max_mib: u32,
     /// At least 1.
     pub header_read_timeout_secs: u64,
+    /// At least 1.
+    pub component_max_mib: u64,
+    /// At least 1.
+    pub registry_poll_secs: u64,
+    /// `None` when the cache is off or `HOME` is not set.
+    pub compiled_cache_dir: Option<PathBuf>,
 }
 
 /// An option variable whose value cannot be used.
@@ -211,6 +243,27 @@ const HEADER_READ_TIMEOUT_SECS: OptionSpec<u64> = OptionSpec {
     parse: |text| parse_number(text).filter(|seconds| *seconds >= 1),
 };
 
+const COMPONENT_MAX_MIB: OptionSpec<u64> = OptionSpec {
+    flag: "--component-max-mib",
+    variable: "BTP_GATEWAY_COMPONENT_MAX_MIB",
+    expected: "a whole number of MiB, 1 or more",
+    parse: |text| parse_number(text).filter(|mib| *mib >= 1),
+};
+
+const REGISTRY_POLL_SECS: OptionSpec<u64> = OptionSpec {
+    flag: "--registry-poll-secs",
+    variable: "BTP_GATEWAY_REGISTRY_POLL_SECS",
+    expected: "a whole number of seconds, 1 or more",
+    parse: |text| parse_number(text).filter(|seconds| *seconds >= 1),
+};
+
+const COMPILED_CACHE_DIR: OptionSpec<PathBuf> = OptionSpec {
+    flag: "--compiled-cache-dir",
+    variable: "BTP_GATEWAY_COMPILED_CACHE_DIR",
+    expected: "a folder path, or off",
+    parse: |text| (!text.is_empty()).then(|| PathBuf::from(text)),
+};
+
 impl Args {
     /// Combines the flags with their variables from `env` and the
     /// defaults.
@@ -253,7 +306,33 @@ impl Args {
             header_read_timeout_secs: HEADER_READ_TIMEOUT_SECS
                 .resolve(self.header_read_timeout_secs, env)?
                 .unwrap_or(DEFAULT_HEADER_READ_TIMEOUT_SECS),
+            component_max_mib: COMPONENT_MAX_MIB
+                .resolve(self.component_max_mib, env)?
+                .unwrap_or(DEFAULT_COMPONENT_MAX_MIB),
+            registry_poll_secs: REGISTRY_POLL_SECS
+                .resolve(self.registry_poll_secs, env)?
+                .unwrap_or(DEFAULT_REGISTRY_POLL_SECS),
+            compiled_cache_dir: compiled_cache_dir(
+                COMPILED_CACHE_DIR.resolve(self.compiled_cache_dir, env)?,
+                env,
+            )?,
         })
+    }
+}
+
+/// Returns the compiled-code cache folder: the given one, none for `off`,
+/// or `$HOME/.cache/btp-gateway/compiled`.
+fn compiled_cache_dir(
+    given: Option<PathBuf>,
+    env: &dyn Env,
+) -> Result<Option<PathBuf>, OptionError> {
+    match given {
+        Some(path) if path.as_os_str() == "off" => Ok(None),
+        Some(path) => Ok(Some(path)),
+        None => Ok(env
+            .var("HOME")?
+            .filter(|home| !home.is_empty())
+            .map(|home| PathBuf::from(home).join(".cache/btp-gateway/compiled"))),
     }
 }
 
@@ -343,8 +422,35 @@ mod tests {
                 max_memory_mib: (limits.max_memory_bytes >> 20) as u32,
                 cache_max_mib: (CacheLimits::default().max_bytes >> 20) as u32,
                 header_read_timeout_secs: DEFAULT_HEADER_READ_TIMEOUT_SECS,
+                component_max_mib: DEFAULT_COMPONENT_MAX_MIB,
+                registry_poll_secs: DEFAULT_REGISTRY_POLL_SECS,
+                compiled_cache_dir: None,
             })
         );
+    }
+
+    #[test]
+    fn compiled_cache_dir_defaults_under_home() {
+        let options = parse(&[], &[("HOME", "/home/vcap")]);
+        let folder = options.map(|options| options.compiled_cache_dir);
+        assert_eq!(
+            folder,
+            Ok(Some(PathBuf::from(
+                "/home/vcap/.cache/btp-gateway/compiled"
+            )))
+        );
+    }
+
+    #[test]
+    fn compiled_cache_off() {
+        let options = parse(
+            &[],
+            &[
+                ("HOME", "/home/vcap"),
+                ("BTP_GATEWAY_COMPILED_CACHE_DIR", "off"),
+            ],
+        );
+        assert_eq!(options.map(|options| options.compiled_cache_dir), Ok(None));
     }
 
     #[test]

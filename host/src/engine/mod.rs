@@ -8,6 +8,7 @@
 //! address space. Where even that reservation fails, the host falls back to
 //! on-demand allocation with a warning.
 
+pub mod compiled_cache;
 mod guarded_body;
 mod state;
 
@@ -80,6 +81,21 @@ pub enum GuestError {
     ErrorCode(ErrorCode),
 }
 
+/// The reason a component cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The bytes are no WebAssembly component, or it does not compile.
+    #[error("the file is not a valid WebAssembly component: {0:#}")]
+    Invalid(#[source] anyhow::Error),
+    /// The component needs an import that the host does not provide, or
+    /// does not export the HTTP handler.
+    #[error("the component does not fit the host's world `btp-gateway:gateway/gateway`: {0:#}")]
+    WrongWorld(#[source] anyhow::Error),
+    /// Linking the host's own interfaces failed.
+    #[error("linking the host's interfaces failed: {0:#}")]
+    Host(#[source] anyhow::Error),
+}
+
 /// The capabilities the host lends every instance: outbound HTTP, the component's
 /// configuration (`wasi:config/store`) and the shared cache
 /// (`wasi:keyvalue/store`).
@@ -116,7 +132,19 @@ impl std::fmt::Debug for GatewayComponent {
 
 /// Creates the engine with the pooling allocator sized by `limits`.
 pub fn new_engine(limits: &Limits) -> anyhow::Result<Engine> {
+    new_engine_with_cache(limits, None)
+}
+
+/// Creates the engine, with compiled code cached in `compiled_cache` when
+/// one is given.
+pub fn new_engine_with_cache(
+    limits: &Limits,
+    compiled_cache: Option<&compiled_cache::CompiledCache>,
+) -> anyhow::Result<Engine> {
     let mut config = Config::new();
+    if let Some(cache) = compiled_cache {
+        config.cache(Some(cache.wasmtime_cache()));
+    }
     config.wasm_component_model(true);
     // Epoch interruption bounds the time a guest computes without calling
     // the host; it costs a counter check at function entries and loops.
@@ -178,37 +206,27 @@ fn start_epoch_ticker(engine: &Engine) {
 }
 
 impl GatewayComponent {
-    /// Compiles a component and links it against the host's world.
+    /// Compiles a component, or loads its compiled code from the engine's
+    /// cache, and links it against the host's world.
     pub fn new(
         engine: &Engine,
         bytes: &[u8],
         services: HostServices,
         limits: Limits,
-    ) -> anyhow::Result<Self> {
-        let component = Component::new(engine, bytes)
-            .map_err(anyhow::Error::from)
-            .context("the file is not a valid WebAssembly component")?;
+    ) -> Result<Self, LoadError> {
+        let component =
+            Component::new(engine, bytes).map_err(|error| LoadError::Invalid(error.into()))?;
 
-        let mut linker = Linker::<InstanceState>::new(engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(anyhow::Error::from)
-            .context("linking WASI failed")?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-            .map_err(anyhow::Error::from)
-            .context("linking wasi:http failed")?;
-        wasmtime_wasi_config::add_to_linker(&mut linker, InstanceState::config)
-            .map_err(anyhow::Error::from)
-            .context("linking wasi:config failed")?;
-        crate::cache::add_to_linker(&mut linker, InstanceState::key_value)
-            .map_err(anyhow::Error::from)
-            .context("linking wasi:keyvalue failed")?;
+        let linker = host_linker(engine).map_err(LoadError::Host)?;
         let pre = linker
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
-            .context("the component imports something the host does not provide")?;
+            .context("it imports something the host does not provide")
+            .map_err(LoadError::WrongWorld)?;
         let pre = ProxyPre::new(pre)
             .map_err(anyhow::Error::from)
-            .context("the component does not export wasi:http/incoming-handler")?;
+            .context("it does not export wasi:http/incoming-handler@0.2")
+            .map_err(LoadError::WrongWorld)?;
 
         METRICS.set_instance_slots(limits.max_instances);
         Ok(Self {
@@ -237,14 +255,41 @@ impl GatewayComponent {
         scheme: Scheme,
         context: Arc<RequestContext>,
     ) -> Result<hyper::Response<HyperOutgoingBody>, GuestError> {
+        let request = limit_body(request, self.limits.max_request_body_bytes);
+        self.run(request, scheme, context, self.limits).await
+    }
+
+    /// Runs one request whose body is already in memory, as the smoke
+    /// request and the command line do, with `limits` in place of the
+    /// component's own.
+    pub async fn handle_buffered(
+        &self,
+        request: hyper::Request<bytes::Bytes>,
+        context: Arc<RequestContext>,
+        limits: Limits,
+    ) -> Result<hyper::Response<HyperOutgoingBody>, GuestError> {
+        use http_body_util::BodyExt as _;
+        let request = request.map(|body| {
+            http_body_util::Full::new(body)
+                .map_err(|never| match never {})
+                .boxed_unsync()
+        });
+        self.run(request, Scheme::Http, context, limits).await
+    }
+
+    async fn run(
+        &self,
+        request: hyper::Request<GuestRequestBody>,
+        scheme: Scheme,
+        context: Arc<RequestContext>,
+        limits: Limits,
+    ) -> Result<hyper::Response<HyperOutgoingBody>, GuestError> {
         let correlation_id = context.correlation_id.clone();
-        let limits = self.limits;
         let state = InstanceState::new(&self.services, context, limits.max_outbound_requests);
         let mut store = Store::new(self.pre.engine(), state);
         let ticks = limits.request_timeout.as_millis() / EPOCH_TICK.as_millis();
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
         store.epoch_deadline_trap();
-        let request = limit_body(request, limits.max_request_body_bytes);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store
             .data_mut()
@@ -335,6 +380,24 @@ impl GatewayComponent {
     }
 }
 
+/// Returns a linker with every interface of the host's world.
+fn host_linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
+    let mut linker = Linker::<InstanceState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(anyhow::Error::from)
+        .context("linking WASI failed")?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(anyhow::Error::from)
+        .context("linking wasi:http failed")?;
+    wasmtime_wasi_config::add_to_linker(&mut linker, InstanceState::config)
+        .map_err(anyhow::Error::from)
+        .context("linking wasi:config failed")?;
+    crate::cache::add_to_linker(&mut linker, InstanceState::key_value)
+        .map_err(anyhow::Error::from)
+        .context("linking wasi:keyvalue failed")?;
+    Ok(linker)
+}
+
 /// Turns an epoch interruption into a timeout; other traps stay failures.
 fn classify_trap(error: anyhow::Error, timeout: Duration) -> GuestError {
     let interrupted = error
@@ -347,14 +410,16 @@ fn classify_trap(error: anyhow::Error, timeout: Duration) -> GuestError {
     }
 }
 
+/// The request body type that guests read.
+type GuestRequestBody =
+    http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, wasmtime_wasi_http::Error>;
+
 /// Caps the request body the guest can read. A longer body ends with
 /// `HTTP-request-body-size` for the guest.
 fn limit_body(
     request: hyper::Request<Incoming>,
     max_bytes: u64,
-) -> hyper::Request<
-    http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, wasmtime_wasi_http::Error>,
-> {
+) -> hyper::Request<GuestRequestBody> {
     use http_body_util::BodyExt as _;
     let limit = usize::try_from(max_bytes).unwrap_or(usize::MAX);
     request.map(|body| {

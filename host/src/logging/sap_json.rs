@@ -183,6 +183,14 @@ fn level_name(level: &Level) -> &'static str {
     }
 }
 
+/// Formats a time as RFC 3339 in UTC with milliseconds.
+pub(crate) fn format_system_time(time: std::time::SystemTime) -> String {
+    let since_epoch = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339_millis(since_epoch.as_secs(), since_epoch.subsec_millis())
+}
+
 /// Formats a UTC time as `2026-01-02T03:04:05.678Z`.
 fn rfc3339_millis(seconds: u64, millis: u32) -> String {
     let days = seconds / 86_400;

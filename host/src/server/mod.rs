@@ -22,17 +22,22 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use crate::auth::Authenticator;
 use crate::auth::admin::{AdminAccess, AdminDenied};
 use crate::auth::scopes::RouteScopes;
+use crate::components::ComponentStore;
+use crate::components::routes::segment_prefix;
 use crate::correlation::correlation_id;
-use crate::engine::GatewayComponent;
-use crate::metrics::METRICS;
+use crate::engine::compiled_cache::CompiledCache;
+use crate::metrics::{METRICS, Readings};
 use crate::outbound::{CORRELATION_HEADER, RequestContext};
 use crate::secret::Secret;
 use responses::{
-    admin_unauthorized, discard_rejected_body, error_response, forbidden, json_response,
-    payload_too_large, unauthorized,
+    admin_unauthorized, discard_rejected_body, error_json, error_response, forbidden,
+    json_response, payload_too_large, unauthorized,
 };
 
+mod admin;
 mod responses;
+
+pub use admin::ADMIN_PREFIX;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 /// Cloud Foundry sends SIGKILL ten seconds after SIGTERM.
@@ -61,21 +66,25 @@ const REFRESH_TOKEN_HEADER: header::HeaderName = header::HeaderName::from_static
 /// The state shared by all connections.
 #[derive(Debug)]
 pub struct App {
-    pub component: GatewayComponent,
+    /// The routes and their components.
+    pub components: Arc<ComponentStore>,
+    /// The compiled-code cache, when one is open, for its metrics.
+    pub compiled_cache: Option<CompiledCache>,
     /// Validates callers when an xsuaa binding exists.
     pub authenticator: Option<Authenticator>,
     /// Scopes that routes require of authenticated callers.
     pub route_scopes: RouteScopes,
-    /// The callers admitted to `/metrics`.
+    /// The callers admitted to `/metrics` and the admin API.
     pub admin: AdminAccess,
     /// Set once shutdown began: readiness then reports 503.
     pub shutting_down: std::sync::atomic::AtomicBool,
 }
 
 impl App {
-    pub fn new(component: GatewayComponent, authenticator: Option<Authenticator>) -> Self {
+    pub fn new(components: Arc<ComponentStore>, authenticator: Option<Authenticator>) -> Self {
         Self {
-            component,
+            components,
+            compiled_cache: None,
             authenticator,
             route_scopes: RouteScopes::default(),
             admin: AdminAccess::default(),
@@ -96,32 +105,85 @@ impl App {
         request: &Request<Incoming>,
         correlation_id: &str,
     ) -> Response<HyperOutgoingBody> {
-        match self
+        if let Err(response) = self
+            .admit_operator(request, "/metrics", correlation_id)
+            .await
+        {
+            return response;
+        }
+        let readings = Readings {
+            cache_bytes: self.components.cache_bytes(),
+            compiled_cache_hits: self.compiled_cache.as_ref().map_or(0, CompiledCache::hits),
+            compiled_cache_misses: self
+                .compiled_cache
+                .as_ref()
+                .map_or(0, CompiledCache::misses),
+        };
+        let text = METRICS.render(readings);
+        let mut response = json_response(StatusCode::OK, text.into_bytes());
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        response
+    }
+
+    /// Checks the caller of an operator endpoint, and returns the 401 or
+    /// 403 response for one that is not admitted.
+    async fn admit_operator(
+        &self,
+        request: &Request<Incoming>,
+        endpoint: &str,
+        correlation_id: &str,
+    ) -> Result<(), Response<HyperOutgoingBody>> {
+        let denied = match self
             .admin
             .admit(request.headers(), self.authenticator.as_ref())
             .await
         {
-            Ok(()) => {
-                let text = METRICS.render(self.component.cache_bytes());
-                let mut response = json_response(StatusCode::OK, text.into_bytes());
-                response.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-                );
-                response
-            }
-            Err(AdminDenied::Unauthenticated) => admin_unauthorized(correlation_id),
-            Err(AdminDenied::MissingScope) => forbidden(
-                "reading /metrics needs the scope $XSAPPNAME.Admin: assign a role collection \
-                 with it to the user or client",
+            Ok(()) => return Ok(()),
+            Err(denied) => denied,
+        };
+        Err(match denied {
+            AdminDenied::Unauthenticated => admin_unauthorized(correlation_id),
+            AdminDenied::MissingScope => forbidden(
+                &format!(
+                    "{endpoint} needs the scope $XSAPPNAME.Admin: assign a role collection \
+                     with it to the user or client"
+                ),
                 correlation_id,
             ),
-            Err(AdminDenied::NotConfigured) => forbidden(
-                "/metrics is not enabled: bind xsuaa (callers then need the scope \
-                 $XSAPPNAME.Admin) or set BTP_GATEWAY_ADMIN_TOKEN",
+            AdminDenied::NotConfigured => forbidden(
+                &format!(
+                    "{endpoint} is not enabled: bind xsuaa (callers then need the scope \
+                     $XSAPPNAME.Admin) or set BTP_GATEWAY_ADMIN_TOKEN"
+                ),
                 correlation_id,
             ),
-        }
+        })
+    }
+
+    /// Returns `/health`: the process serves, and each route's active
+    /// component.
+    fn health(&self) -> Response<HyperOutgoingBody> {
+        let components: Vec<serde_json::Value> = self
+            .components
+            .routes()
+            .into_iter()
+            .map(|route| {
+                let status = route.status();
+                serde_json::json!({
+                    "route": status.name,
+                    "path": status.path,
+                    "source": status.source,
+                    "digest": status.active.as_ref().map(|active| active.digest),
+                    "origin": status.active.as_ref().map(|active| active.origin.clone()),
+                    "activatedAt": status.active.as_ref().and_then(|active| active.activated_at.clone()),
+                })
+            })
+            .collect();
+        let body = serde_json::json!({ "status": "UP", "components": components });
+        json_response(StatusCode::OK, body.to_string().into_bytes())
     }
 }
 
@@ -225,14 +287,24 @@ impl App {
             // Health endpoints respond without authentication and without
             // touching a backend. Liveness reports that the process serves.
             // Readiness also reports that it takes new work.
-            if path == "/health" || path == "/health/liveness" {
+            if path == "/health" {
+                return self.health();
+            }
+            if path == "/health/liveness" {
                 return json_response(StatusCode::OK, br#"{"status":"UP"}"#.to_vec());
             }
             if path == "/metrics" {
                 return self.metrics(&request, &correlation_text).await;
             }
+            if segment_prefix(&path, ADMIN_PREFIX) {
+                return self.admin(request, &correlation_text).await;
+            }
             if path == "/health/readiness" {
-                return if self.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
+                // Not ready while shutting down, or while a route still
+                // waits for its first component.
+                return if self.shutting_down.load(std::sync::atomic::Ordering::SeqCst)
+                    || !self.components.all_active()
+                {
                     json_response(
                         StatusCode::SERVICE_UNAVAILABLE,
                         br#"{"status":"DOWN"}"#.to_vec(),
@@ -242,7 +314,7 @@ impl App {
                 };
             }
 
-            let max_body = self.component.limits().max_request_body_bytes;
+            let max_body = self.components.limits().max_request_body_bytes;
             let declared_length = request
                 .headers()
                 .get(header::CONTENT_LENGTH)
@@ -294,12 +366,40 @@ impl App {
             }
             headers.insert(CORRELATION_HEADER, correlation.clone());
 
+            let Some(route) = self.components.route_for(&path) else {
+                return error_json(
+                    StatusCode::NOT_FOUND,
+                    "NoRoute",
+                    &format!("no route serves {path}: BTP_GATEWAY_ROUTES lists the routes"),
+                    &correlation_text,
+                );
+            };
+            // The request keeps this version to its end, even when the
+            // route swaps meanwhile.
+            let Some(version) = route.active() else {
+                let mut response = error_json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ComponentNotLoaded",
+                    &format!(
+                        "the route '{}' has no component yet: the gateway log shows why its \
+                         source ({}) did not load",
+                        route.config.name, route.config.source
+                    ),
+                    &correlation_text,
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                return response;
+            };
+            mount(&mut request, &route.config.path);
+
             let context = Arc::new(RequestContext {
                 correlation_id: correlation.clone(),
                 caller,
                 refresh_token,
             });
-            match self.component.handle(request, scheme, context).await {
+            match version.component.handle(request, scheme, context).await {
                 Ok(response) => response,
                 Err(error) => error_response(&error, &correlation_text),
             }
@@ -330,6 +430,42 @@ impl App {
             "request"
         );
         response
+    }
+}
+
+/// Removes a route's prefix from the request path and appends it to
+/// `x-forwarded-prefix`, so the component sees the path below its route
+/// and builds public links with the prefix.
+fn mount(request: &mut Request<Incoming>, prefix: &str) {
+    if prefix == "/" {
+        return;
+    }
+    let uri = request.uri();
+    let rest = uri.path()[prefix.len()..].to_owned();
+    let rest = if rest.starts_with('/') {
+        rest
+    } else {
+        format!("/{rest}")
+    };
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{rest}?{query}"),
+        None => rest,
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = path_and_query.parse().ok();
+    if let Ok(mounted) = http::Uri::from_parts(parts) {
+        *request.uri_mut() = mounted;
+    }
+
+    let headers = request.headers_mut();
+    let outer = headers
+        .get("x-forwarded-prefix")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(',').next())
+        .map(|value| value.trim().trim_end_matches('/').to_owned())
+        .unwrap_or_default();
+    if let Ok(value) = HeaderValue::from_str(&format!("{outer}{prefix}")) {
+        headers.insert("x-forwarded-prefix", value);
     }
 }
 

@@ -71,6 +71,23 @@ pub(super) fn error_response(
     response
 }
 
+/// Returns an error in the gateway's JSON error format.
+pub(super) fn error_json(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    correlation_id: &str,
+) -> Response<HyperOutgoingBody> {
+    let body = serde_json::json!({
+        "error": {
+            "code": code,
+            "message": message,
+            "innererror": { "correlation_id": correlation_id }
+        }
+    });
+    json_response(status, body.to_string().into_bytes())
+}
+
 /// Returns 403 to an authenticated caller that lacks a scope.
 pub(super) fn forbidden(message: &str, correlation_id: &str) -> Response<HyperOutgoingBody> {
     let body = serde_json::json!({

@@ -152,6 +152,11 @@ impl Gateway {
     }
 }
 
+/// Returns the path of the `btp-gateway` binary, building it when needed.
+pub fn gateway_binary() -> anyhow::Result<std::path::PathBuf> {
+    workspace_binary("btp-gateway", "btp-gateway")
+}
+
 fn command(env: &[(&str, &str)], config_dir: &Path) -> anyhow::Result<Command> {
     let binary = workspace_binary("btp-gateway", "btp-gateway")?;
     let mut command = Command::new(binary);

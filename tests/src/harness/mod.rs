@@ -10,6 +10,7 @@ mod client;
 mod gateway;
 mod paths;
 mod recorder;
+pub mod registry;
 mod sap_gateway;
 mod serve;
 mod slow_backend;
@@ -17,8 +18,8 @@ mod tls_backend;
 
 pub use cap::{CAP_PASSWORD, CAP_USER, CapService};
 pub use client::{HttpResponse, get, request, request_with_body};
-pub use gateway::{Gateway, GatewayExit};
-pub use paths::{test_guest, workspace_root};
+pub use gateway::{Gateway, GatewayExit, gateway_binary};
+pub use paths::{test_guest, versioned_guest, workspace_root};
 pub use recorder::{RecordedRequest, Recorder};
 pub use sap_gateway::{
     RecordedRequestWithBody, SAP_TEST_SERVICE_PATH, SapGateway, SapGatewayStats,

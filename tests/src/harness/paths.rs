@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 /// Returns the repository root.
 pub fn workspace_root() -> &'static Path {
@@ -53,6 +53,17 @@ pub(crate) fn workspace_binary(package: &str, name: &str) -> anyhow::Result<Path
 /// returns the path of its `.wasm` file. `package` is the crate name, for
 /// example `test-guest-misbehave`.
 pub fn test_guest(package: &str) -> anyhow::Result<PathBuf> {
+    build_test_guest(package, None)
+}
+
+/// Builds the `test-guest-versioned` component with `label` compiled in and
+/// returns the path of a copy that later builds with other labels leave
+/// alone.
+pub fn versioned_guest(label: &str) -> anyhow::Result<PathBuf> {
+    build_test_guest("test-guest-versioned", Some(label))
+}
+
+fn build_test_guest(package: &str, label: Option<&str>) -> anyhow::Result<PathBuf> {
     let current = std::env::current_exe()?;
     let target_dir = current
         .parent()
@@ -60,35 +71,82 @@ pub fn test_guest(package: &str) -> anyhow::Result<PathBuf> {
         .and_then(Path::parent)
         .ok_or_else(|| {
             anyhow::anyhow!("unexpected test executable location {}", current.display())
-        })?;
+        })?
+        .to_path_buf();
 
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let result = BUILT.get_or_init(|| {
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-            .current_dir(workspace_root())
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "-p",
-                package,
-                "--target-dir",
-            ])
-            .arg(target_dir)
-            .status();
-        match status {
-            Ok(status) if status.success() => Ok(()),
-            Ok(status) => Err(format!(
-                "building the test component {package} failed with {status}"
-            )),
-            Err(error) => Err(format!("cannot run cargo: {error}")),
-        }
-    });
-    if let Err(message) = result {
-        anyhow::bail!("{message}");
+    // One build at a time per process: builds of the versioned component
+    // with different labels write the same output file.
+    static BUILDS: Mutex<Vec<(String, Result<PathBuf, String>)>> = Mutex::new(Vec::new());
+    let key = format!("{package}:{}", label.unwrap_or(""));
+    let mut builds = BUILDS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, result)) = builds.iter().find(|(built, _)| *built == key) {
+        return result
+            .clone()
+            .map_err(|message| anyhow::anyhow!("{message}"));
     }
-    Ok(target_dir
-        .join("wasm32-wasip2/release")
-        .join(format!("{}.wasm", package.replace('-', "_"))))
+
+    let result = run_guest_build(package, label, &target_dir);
+    builds.push((key, result.clone()));
+    result.map_err(|message| anyhow::anyhow!("{message}"))
+}
+
+fn run_guest_build(
+    package: &str,
+    label: Option<&str>,
+    target_dir: &Path,
+) -> Result<PathBuf, String> {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+    command
+        .current_dir(workspace_root())
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            package,
+            "--target-dir",
+        ])
+        .arg(target_dir);
+    if let Some(label) = label {
+        command.env("VERSIONED_GUEST_LABEL", label);
+    }
+    match command.status() {
+        Ok(status) if status.success() => {}
+        Ok(status) => {
+            return Err(format!(
+                "building the test component {package} failed with {status}"
+            ));
+        }
+        Err(error) => return Err(format!("cannot run cargo: {error}")),
+    }
+
+    // A library component is named after the crate with `_`, a command
+    // after the package.
+    let release = target_dir.join("wasm32-wasip2/release");
+    let built = [
+        release.join(format!("{}.wasm", package.replace('-', "_"))),
+        release.join(format!("{package}.wasm")),
+    ]
+    .into_iter()
+    .find(|path| path.exists())
+    .ok_or_else(|| {
+        format!(
+            "the build of {package} left no .wasm file in {}",
+            release.display()
+        )
+    })?;
+    let Some(label) = label else {
+        return Ok(built);
+    };
+
+    let copies = target_dir.join("versioned-guests");
+    std::fs::create_dir_all(&copies)
+        .map_err(|error| format!("cannot create {}: {error}", copies.display()))?;
+    let copy = copies.join(format!("{label}.wasm"));
+    std::fs::copy(&built, &copy)
+        .map_err(|error| format!("cannot copy {}: {error}", built.display()))?;
+    Ok(copy)
 }
