@@ -247,6 +247,40 @@ async fn stale_etag_gives_412_unchanged() {
     assert!(text.contains("<error"), "the XML error is passed: {text}");
 }
 
+/// A component mounted at a route prefix writes links under that prefix,
+/// so a client that follows them stays on the route.
+#[tokio::test(flavor = "multi_thread")]
+async fn mounted_route_links_keep_prefix() {
+    let routes = r#"[{"path": "/tenant-a", "component": "bundled"}]"#;
+    let stack = Stack::start_with(&[("BTP_GATEWAY_ROUTES", routes)]).await;
+    let mounted = format!(
+        "{}/tenant-a/odata/{DESTINATION}{SAP_TEST_SERVICE_PATH}",
+        stack.gateway.url()
+    );
+
+    let page = stack.get(&format!("{mounted}Items"), &[]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let body = page.json();
+    let first = &body["d"]["results"][0]["__metadata"]["uri"];
+    assert!(
+        first
+            .as_str()
+            .is_some_and(|uri| uri.starts_with(&format!("{mounted}Items("))),
+        "{first}"
+    );
+    let next = body["d"]["__next"].as_str().unwrap_or_default();
+    assert!(next.starts_with(&mounted), "{next}");
+    let second = stack.get(next, &[]).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.text());
+
+    let unmounted = stack.get(&stack.url("Items"), &[]).await;
+    assert_eq!(
+        unmounted.status,
+        StatusCode::NOT_FOUND,
+        "no route serves /odata"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn paging_follows_rewritten_next_links() {
     let stack = Stack::start().await;
