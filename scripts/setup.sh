@@ -79,3 +79,26 @@ if ! command -v docker-registry >/dev/null && [ ! -x "$registry_root/usr/bin/doc
   dpkg-deb -x "$download_dir"/docker-registry_*.deb "$registry_root"
   rm -rf "$download_dir"
 fi
+
+# The Cloud Foundry build in mta.yaml links the gateway statically against
+# musl; musl-gcc compiles the C code in ring, zstd-sys and wasmtime for it.
+if ! rustup target list --installed | grep -qx x86_64-unknown-linux-musl; then
+  log "adding the x86_64-unknown-linux-musl target"
+  rustup target add x86_64-unknown-linux-musl
+fi
+command -v musl-gcc >/dev/null || apt_install musl-tools
+# The staging test in tests/tests/deployment.rs starts the built binary in a
+# network namespace of its own (unshare) and brings up its loopback with ip.
+command -v ip >/dev/null || apt_install iproute2
+
+# The deployment tests validate mta.yaml with pykwalify. It goes into a
+# virtual environment because Debian's Python rejects `pip install` outside
+# one (PEP 668); the versions are the ones the tests were run with.
+pykwalify_venv="$HOME/.cache/btp-gateway/tools/pykwalify"
+if [ ! -x "$pykwalify_venv/bin/pykwalify" ]; then
+  python3 -c 'import ensurepip' 2>/dev/null || apt_install python3-venv
+  log "installing pykwalify into $pykwalify_venv"
+  python3 -m venv "$pykwalify_venv"
+  "$pykwalify_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    'pykwalify==1.8.0' 'ruamel.yaml==0.19.1'
+fi
