@@ -305,6 +305,7 @@ async fn swaps_under_load_lose_nothing() {
         failures.len(),
         &failures[..failures.len().min(5)]
     );
+    eprintln!("responses by version during the swaps: {served:?}");
     for label in labels {
         assert!(
             served.get(label).is_some_and(|count| *count > 0),
