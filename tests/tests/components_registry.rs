@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use btp_gateway_tests::harness::registry::Registry;
+use btp_gateway_tests::harness::registry::{Registry, TEST_PASSWORD, TEST_USER};
 use btp_gateway_tests::harness::{Gateway, HttpResponse, get, request, versioned_guest};
 use http::{Method, StatusCode};
 
@@ -23,17 +23,19 @@ struct Host {
 
 impl Host {
     fn start(reference: &str) -> Host {
+        Self::start_with(reference, &[])
+    }
+
+    fn start_with(reference: &str, extra: &[(&str, &str)]) -> Host {
         let routes = serde_json::json!([{ "path": "/", "component": reference }]).to_string();
         let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("{error}"));
-        let gateway = Gateway::start(
-            &[
-                ("BTP_GATEWAY_ROUTES", &routes),
-                ("BTP_GATEWAY_REGISTRY_POLL_SECS", "1"),
-                ("BTP_GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN),
-            ],
-            dir.path(),
-        )
-        .unwrap_or_else(|error| panic!("{error}"));
+        let mut env = vec![
+            ("BTP_GATEWAY_ROUTES", routes.as_str()),
+            ("BTP_GATEWAY_REGISTRY_POLL_SECS", "1"),
+            ("BTP_GATEWAY_ADMIN_TOKEN", ADMIN_TOKEN),
+        ];
+        env.extend_from_slice(extra);
+        let gateway = Gateway::start(&env, dir.path()).unwrap_or_else(|error| panic!("{error}"));
         Host { gateway, _dir: dir }
     }
 
@@ -180,4 +182,51 @@ async fn digest_reference_is_pulled_once() {
         .unwrap_or_else(|error| panic!("{error}"));
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(host.label().await, "v1", "a digest reference never moves");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn private_registry_needs_credentials() {
+    let registry = Registry::start_with_basic_auth().unwrap_or_else(|error| panic!("{error}"));
+    let reference = registry.reference(REPOSITORY, "private");
+    registry
+        .push(REPOSITORY, "private", &component("v1"))
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+
+    let anonymous = Host::start(&reference);
+    let log = anonymous.gateway.log_after("requires authentication");
+    assert!(log.contains("BTP_GATEWAY_REGISTRY_USERNAME"), "{log}");
+    assert_eq!(
+        anonymous.get("/version").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+
+    let wrong = Host::start_with(
+        &reference,
+        &[
+            ("BTP_GATEWAY_REGISTRY_USERNAME", TEST_USER),
+            ("BTP_GATEWAY_REGISTRY_PASSWORD", "not-the-password"),
+        ],
+    );
+    let log = wrong
+        .gateway
+        .log_after("rejected the configured credentials");
+    assert!(log.contains("rejected the configured credentials"), "{log}");
+    assert!(
+        !log.contains("not-the-password"),
+        "the password is never logged"
+    );
+
+    let authorised = Host::start_with(
+        &reference,
+        &[
+            ("BTP_GATEWAY_REGISTRY_USERNAME", TEST_USER),
+            ("BTP_GATEWAY_REGISTRY_PASSWORD", TEST_PASSWORD),
+        ],
+    );
+    authorised.wait_for("v1").await;
+    assert!(
+        !authorised.gateway.log().contains(TEST_PASSWORD),
+        "the password is never logged"
+    );
 }

@@ -144,7 +144,18 @@ async fn follow_registry(
                 if last_error.as_deref() == Some(message.as_str()) {
                     tracing::debug!(route = route.config.name, reference = %reference, error = message, "polling the registry failed again");
                 } else {
-                    tracing::warn!(route = route.config.name, reference = %reference, error = message, "polling the registry failed: the active version keeps serving");
+                    let outcome = if route.active().is_some() {
+                        "the active version keeps serving"
+                    } else {
+                        "the route answers 503 until a pull succeeds"
+                    };
+                    tracing::warn!(
+                        route = route.config.name,
+                        reference = %reference,
+                        error = message,
+                        outcome,
+                        "polling the registry failed"
+                    );
                     last_error = Some(message);
                 }
             }

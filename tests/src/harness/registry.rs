@@ -36,6 +36,17 @@ const START_ATTEMPTS: usize = 3;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The user and password of [`Registry::start_with_basic_auth`].
+pub const TEST_USER: &str = "gateway-bot";
+pub const TEST_PASSWORD: &str = "registry-test-password-8c41";
+
+/// The htpasswd line for [`TEST_USER`] and [`TEST_PASSWORD`]: bcrypt, the
+/// only scheme the registry accepts, at the lowest cost (4) so that the
+/// registry checks it quickly. It was made once with Python's `crypt`
+/// module, because no bcrypt implementation is among the dependencies.
+const TEST_HTPASSWD: &str =
+    "gateway-bot:$2b$04$CPY0Xar915oczpJbhZbBcunC5K9OpnApd1czHjFLF3DSK5injLVwO\n";
+
 /// A running registry without authentication. The process is killed and
 /// its storage deleted when the handle is dropped.
 #[derive(Debug)]
@@ -44,26 +55,53 @@ pub struct Registry {
     address: SocketAddr,
     dir: PathBuf,
     log: Arc<Mutex<String>>,
+    /// The `Authorization` header the pusher sends, when the registry
+    /// requires Basic authentication.
+    authorization: Option<String>,
 }
 
 impl Registry {
     /// Starts a registry with filesystem storage in a new temporary folder
     /// and waits until `GET /v2/` responds.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(false)
+    }
+
+    /// Starts a registry that requires Basic authentication as
+    /// [`TEST_USER`] with [`TEST_PASSWORD`] for every request.
+    pub fn start_with_basic_auth() -> anyhow::Result<Self> {
+        Self::start_with(true)
+    }
+
+    fn start_with(basic_auth: bool) -> anyhow::Result<Self> {
+        use base64::Engine as _;
+
         let binary = find_binary()?;
         let dir =
             std::env::temp_dir().join(format!("btp-gateway-registry-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir)?;
+        let htpasswd = basic_auth.then(|| dir.join("htpasswd"));
+        if let Some(path) = &htpasswd {
+            std::fs::write(path, TEST_HTPASSWD)?;
+        }
+        let authorization = basic_auth.then(|| {
+            let credentials = format!("{TEST_USER}:{TEST_PASSWORD}");
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(credentials)
+            )
+        });
 
         let mut last_error = None;
         for _ in 0..START_ATTEMPTS {
-            match start_process(&binary, &dir) {
+            match start_process(&binary, &dir, htpasswd.as_deref()) {
                 Ok((child, address, log)) => {
                     return Ok(Self {
                         child,
                         address,
                         dir,
                         log,
+                        authorization,
                     });
                 }
                 Err(StartError::PortTaken(error)) => last_error = Some(error),
@@ -120,7 +158,8 @@ impl Registry {
     pub async fn push_blob(&self, repository: &str, blob: &[u8]) -> anyhow::Result<String> {
         let digest = sha256_digest(blob);
         let start_url = format!("http://{}/v2/{repository}/blobs/uploads/", self.address);
-        let started = request_with_body(Method::POST, &start_url, &[], Bytes::new()).await?;
+        let started =
+            request_with_body(Method::POST, &start_url, &self.headers(&[]), Bytes::new()).await?;
         if started.status != StatusCode::ACCEPTED {
             anyhow::bail!(
                 "starting a blob upload to {start_url} returned {}: {}",
@@ -140,7 +179,7 @@ impl Registry {
         let finished = request_with_body(
             Method::PUT,
             &finish_url,
-            &[("content-type", "application/octet-stream")],
+            &self.headers(&[("content-type", "application/octet-stream")]),
             Bytes::copy_from_slice(blob),
         )
         .await?;
@@ -172,7 +211,7 @@ impl Registry {
         let response = request_with_body(
             Method::PUT,
             &url,
-            &[("content-type", media_type)],
+            &self.headers(&[("content-type", media_type)]),
             Bytes::copy_from_slice(manifest),
         )
         .await?;
@@ -188,6 +227,18 @@ impl Registry {
             anyhow::bail!("the registry stored the manifest as {sent:?}, expected {digest}");
         }
         Ok(digest)
+    }
+}
+
+impl Registry {
+    /// Returns `headers` with the pusher's `Authorization` added when the
+    /// registry requires it.
+    fn headers<'a>(&'a self, headers: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut all = headers.to_vec();
+        if let Some(authorization) = &self.authorization {
+            all.push(("authorization", authorization.as_str()));
+        }
+        all
     }
 }
 
@@ -290,11 +341,15 @@ fn find_binary() -> anyhow::Result<PathBuf> {
 fn start_process(
     binary: &Path,
     dir: &Path,
+    htpasswd: Option<&Path>,
 ) -> Result<(Child, SocketAddr, Arc<Mutex<String>>), StartError> {
     let address = free_address().map_err(StartError::Other)?;
     let config = dir.join("config.yml");
-    std::fs::write(&config, config_yaml(address, &dir.join("storage")))
-        .map_err(|error| StartError::Other(error.into()))?;
+    std::fs::write(
+        &config,
+        config_yaml(address, &dir.join("storage"), htpasswd),
+    )
+    .map_err(|error| StartError::Other(error.into()))?;
 
     let mut command = Command::new(binary);
     command
@@ -347,12 +402,18 @@ fn free_address() -> anyhow::Result<SocketAddr> {
     Ok(listener.local_addr()?)
 }
 
-fn config_yaml(address: SocketAddr, storage: &Path) -> String {
+fn config_yaml(address: SocketAddr, storage: &Path, htpasswd: Option<&Path>) -> String {
+    let auth = htpasswd.map_or_else(String::new, |path| {
+        format!(
+            "auth:\n  htpasswd:\n    realm: test-registry\n    path: {}\n",
+            path.display()
+        )
+    });
     format!(
         "version: 0.1\n\
          log:\n  level: warn\n  accesslog:\n    disabled: true\n\
          storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n\
-         http:\n  addr: {address}\n  secret: {secret}\n",
+         http:\n  addr: {address}\n  secret: {secret}\n{auth}",
         storage = storage.display(),
         secret = uuid::Uuid::new_v4(),
     )
@@ -366,7 +427,11 @@ fn wait_until_ready(child: &mut Child, address: SocketAddr) -> anyhow::Result<()
         if let Some(status) = child.try_wait()? {
             anyhow::bail!("the process exited with {status}");
         }
-        if probe(address).is_ok_and(|status_line| status_line.starts_with("HTTP/1.1 200")) {
+        // 401 is the answer of a registry that requires authentication.
+        let ready = probe(address).is_ok_and(|status_line| {
+            status_line.starts_with("HTTP/1.1 200") || status_line.starts_with("HTTP/1.1 401")
+        });
+        if ready {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -27,14 +27,14 @@ pub enum OciError {
     },
 
     #[error(
-        "registry {registry} requires authentication for {reference}: configure credentials \
-         for the registry"
+        "registry {registry} requires authentication for {reference}: set \
+         BTP_GATEWAY_REGISTRY_USERNAME and BTP_GATEWAY_REGISTRY_PASSWORD"
     )]
     AuthenticationRequired { registry: String, reference: String },
 
     #[error(
-        "registry {registry} rejected the configured credentials for {reference}: check the \
-         username and the password or token"
+        "registry {registry} rejected the configured credentials for {reference}: check \
+         BTP_GATEWAY_REGISTRY_USERNAME and BTP_GATEWAY_REGISTRY_PASSWORD (a password or token)"
     )]
     CredentialsRejected { registry: String, reference: String },
 
