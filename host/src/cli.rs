@@ -145,10 +145,8 @@ fn build_request(
         None => Vec::new(),
     };
 
-    let mut request = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header(http::header::HOST, "localhost");
+    let mut request = http::Request::builder().method(method).uri(path);
+    let mut has_host = false;
     for header in headers {
         let (name, value) = header
             .split_once(':')
@@ -157,7 +155,11 @@ fn build_request(
             .with_context(|| format!("invalid header name in '{header}'"))?;
         let value = HeaderValue::from_str(value.trim())
             .with_context(|| format!("invalid header value in '{header}'"))?;
+        has_host |= name == http::header::HOST;
         request = request.header(name, value);
+    }
+    if !has_host {
+        request = request.header(http::header::HOST, "localhost");
     }
     request
         .body(bytes::Bytes::from(body))
@@ -199,4 +201,33 @@ async fn call(
     out.write_all(&body)?;
     out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_defaults_to_localhost() -> anyhow::Result<()> {
+        let request = build_request("/x", "GET", &[], None)?;
+        let hosts: Vec<_> = request.headers().get_all(http::header::HOST).iter().collect();
+        assert_eq!(hosts, [HeaderValue::from_static("localhost")]);
+        Ok(())
+    }
+
+    #[test]
+    fn host_header_replaces_default() -> anyhow::Result<()> {
+        let headers = ["Host: gateway.example".to_owned()];
+        let request = build_request("/x", "GET", &headers, None)?;
+        let hosts: Vec<_> = request.headers().get_all(http::header::HOST).iter().collect();
+        assert_eq!(hosts, [HeaderValue::from_static("gateway.example")]);
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_relative_path() {
+        let error = build_request("odata/x", "GET", &[], None).err();
+        let message = error.map(|error| error.to_string()).unwrap_or_default();
+        assert!(message.contains("must start with '/'"), "{message}");
+    }
 }

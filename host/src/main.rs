@@ -153,6 +153,12 @@ async fn serve(options: Options, config: Config, routes: Vec<RouteConfig>) -> an
     let limits = limits(&options);
 
     let (services, authenticator) = host_services(&options, &config)?;
+    let resolver = &services.outbound.resolver;
+    if !resolver.has_service() && resolver.local_names().is_empty() {
+        tracing::warn!(
+            "no Destination service binding and no `destinations` variable: every destination lookup will fail"
+        );
+    }
 
     let compiled_cache = open_compiled_cache(options.compiled_cache_dir.as_deref());
     let engine = engine::new_engine_with_cache(&limits, compiled_cache.as_ref())?;
@@ -294,11 +300,6 @@ fn host_services(
         local_destinations = resolver.local_names().join(", "),
         "configuration loaded"
     );
-    if !resolver.has_service() && resolver.local_names().is_empty() {
-        tracing::warn!(
-            "no Destination service binding and no `destinations` variable: every destination lookup will fail"
-        );
-    }
     let mut component_config = WasiConfigVariables::new();
     component_config.insert("destination-policies", config.policies.to_json());
     let outbound = Arc::new(Outbound {

@@ -60,7 +60,7 @@ fn check_accepts_and_rejects() {
                 wrong_digest,
             ],
             1,
-            "is pinned to",
+            "is pinned: publish the pinned component",
         ),
         (
             vec!["check".into(), "/nonexistent/component.wasm".into()],

@@ -47,8 +47,8 @@ pub enum Rejection {
     )]
     TooLarge { size: u64, max: u64 },
     #[error(
-        "the component's digest is {actual}, but the route is pinned to {expected}: publish the \
-         pinned component or change the route's `digest`"
+        "the component's digest is {actual}, but {expected} is pinned: publish the pinned \
+         component, or change the pin (the route's `digest`, or `--digest` of `check`)"
     )]
     DigestMismatch { expected: Digest, actual: Digest },
     #[error(transparent)]
