@@ -210,7 +210,11 @@ mod tests {
     #[test]
     fn host_defaults_to_localhost() -> anyhow::Result<()> {
         let request = build_request("/x", "GET", &[], None)?;
-        let hosts: Vec<_> = request.headers().get_all(http::header::HOST).iter().collect();
+        let hosts: Vec<_> = request
+            .headers()
+            .get_all(http::header::HOST)
+            .iter()
+            .collect();
         assert_eq!(hosts, [HeaderValue::from_static("localhost")]);
         Ok(())
     }
@@ -219,7 +223,11 @@ mod tests {
     fn host_header_replaces_default() -> anyhow::Result<()> {
         let headers = ["Host: gateway.example".to_owned()];
         let request = build_request("/x", "GET", &headers, None)?;
-        let hosts: Vec<_> = request.headers().get_all(http::header::HOST).iter().collect();
+        let hosts: Vec<_> = request
+            .headers()
+            .get_all(http::header::HOST)
+            .iter()
+            .collect();
         assert_eq!(hosts, [HeaderValue::from_static("gateway.example")]);
         Ok(())
     }
