@@ -1,8 +1,8 @@
-//! Commands that test a component file without starting the server:
+//! Commands that test a component file without starting the server.
 //! `btp-gateway check FILE` validates it as the server does before it
-//! serves a component, and `btp-gateway call FILE PATH` also runs one
-//! request through it, with the destinations of the local configuration,
-//! and prints the response as `curl -i` does.
+//! serves a component. `btp-gateway call FILE PATH` also runs one request
+//! through it with the destinations of the local configuration, and prints
+//! the response as `curl -i` does.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -51,8 +51,8 @@ pub enum Command {
 }
 
 /// Runs `command` and returns the process's exit code: 0 when the
-/// component is valid (and answered), 1 when it is not, 2 for unusable
-/// arguments.
+/// component is valid (and returned a response), 1 when it is not, 2 for
+/// unusable arguments.
 pub async fn run(command: Command, validator: &Validator) -> ExitCode {
     match command {
         Command::Check { file, digest } => match validate(&file, digest, validator).await {
@@ -87,7 +87,7 @@ pub async fn run(command: Command, validator: &Validator) -> ExitCode {
     }
 }
 
-/// Why a command failed.
+/// The failure of a command.
 enum Failure {
     /// The arguments or the file cannot be used: exit code 2.
     Usage(String),
@@ -183,7 +183,7 @@ async fn call(
         .handle_buffered(request, context, validator.limits)
         .await
         .map_err(anyhow::Error::from)
-        .context("the component did not answer")?;
+        .context("the component returned no response")?;
 
     let (parts, body) = response.into_parts();
     let body = body

@@ -13,7 +13,7 @@ use super::oci::{Reference, RegistryClient};
 use super::routes::Source;
 use super::{Activation, ComponentStore, Route};
 
-/// How the host follows changing sources.
+/// Settings for following the sources that change.
 #[derive(Debug, Clone)]
 pub struct FollowSettings {
     /// How often a followed OCI tag is checked.

@@ -56,7 +56,7 @@ struct Entry {
     activated_at: Option<SystemTime>,
 }
 
-/// What happens to a candidate that passes validation.
+/// The outcome for a candidate that passes validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
     /// Validate, keep, and make active.

@@ -28,7 +28,7 @@ pub const SMOKE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct Version {
     pub digest: Digest,
-    /// Where the bytes came from, for example `upload` or an OCI reference
+    /// The source of the bytes, for example `upload` or an OCI reference
     /// with the manifest digest.
     pub origin: String,
     /// The size of the component file in bytes.
@@ -58,7 +58,7 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// A stable code for the admin API's error bodies.
+    /// Returns a stable code for the admin API's error bodies.
     pub fn code(&self) -> &'static str {
         match self {
             Self::TooLarge { .. } => "too-large",

@@ -56,7 +56,7 @@ impl CompiledCache {
         Ok(Self { cache, directory })
     }
 
-    /// Returns the folder that holds the cache.
+    /// Returns the folder that contains the cache.
     pub fn directory(&self) -> &Path {
         &self.directory
     }
