@@ -1,7 +1,8 @@
 //! End-to-end tests of the sandbox: a component that computes forever,
 //! allocates without end, traps in the middle of its response, sends too
 //! many requests or tries to reach a host directly. In every case the
-//! client gets a clear error and the gateway keeps serving.
+//! client gets a clear error and the gateway keeps serving. A component
+//! also never finds the memory contents of an earlier instance.
 
 use std::time::{Duration, Instant};
 
@@ -114,6 +115,24 @@ async fn memory_exhaustion_ends_with_500() {
     );
     assert_eq!(response.json()["error"]["code"], "ComponentFailed");
     sandbox.health_is_up().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn instances_see_no_residue() {
+    let sandbox = Sandbox::start().await;
+    // Requests one after the other reuse the same pool slot, whose pages
+    // the pooling allocator keeps resident and resets between instances.
+    for request in 1..=20 {
+        let response = get(&sandbox.url("/residue"), &[])
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(response.status, StatusCode::OK, "request {request}");
+        assert_eq!(
+            response.text(),
+            "static 0 grown 0",
+            "request {request} found bytes of an earlier instance"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

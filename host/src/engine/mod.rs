@@ -34,6 +34,11 @@ pub use wasmtime_wasi_config::WasiConfigVariables;
 /// deadline is interrupted within one tick.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// The bytes of each linear memory and table that stay resident in a slot
+/// between instances. 1 MiB covers the stack and the heap that the bundled
+/// component touches for one request.
+const KEEP_RESIDENT_BYTES: usize = 1024 * 1024;
+
 /// Resource limits of each instance and of the pool.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -164,7 +169,15 @@ pub fn new_engine_with_cache(
         .total_memories(slots * 2)
         .total_tables(slots * 4)
         .total_stacks(slots)
-        .max_memory_size(limits.max_memory_bytes);
+        .max_memory_size(limits.max_memory_bytes)
+        // A slot that is reused keeps the first pages of its memories and
+        // tables mapped, and they are reset with memset instead of madvise.
+        // The next instance then takes no page faults on them. With
+        // PAGEMAP_SCAN (Linux 6.7 and later), only pages that the previous
+        // instance touched are reset.
+        .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+        .table_keep_resident(KEEP_RESIDENT_BYTES)
+        .pagemap_scan(wasmtime::Enabled::Auto);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 
     let engine = match Engine::new(&config) {

@@ -36,6 +36,9 @@ impl Guest for Component {
         } else if let Some(count) = path.strip_prefix("/outbound/") {
             let results = send_many(count.parse().unwrap_or(0));
             respond(response_out, 200, &results);
+        } else if path == "/residue" {
+            let report = residue();
+            respond(response_out, 200, &report);
         } else if let Some(port) = path.strip_prefix("/egress/") {
             let result = send(&format!("127.0.0.1:{port}"), "/");
             respond(response_out, 200, &result);
@@ -70,6 +73,45 @@ fn trap_after_headers(response_out: ResponseOutparam) {
         let _ = stream.blocking_write_and_flush(b"the first part of a body that never ends");
     }
     panic!("trapping after the response headers were sent");
+}
+
+/// The bytes of static memory and of newly grown memory that `/residue`
+/// inspects and then marks.
+const RESIDUE_BYTES: usize = 4 * WASM_PAGE_BYTES;
+const WASM_PAGE_BYTES: usize = 64 * 1024;
+const RESIDUE_MARK: u8 = 0xa5;
+
+/// Zero-initialised static memory, in the component's memory image.
+static mut STATIC_AREA: [u8; RESIDUE_BYTES] = [0; RESIDUE_BYTES];
+
+/// Counts the bytes that an earlier instance left behind, then leaves its
+/// own mark for the next instance to find. A fresh instance must find
+/// zeros both in its static memory and in pages that `memory.grow`
+/// returns, whatever the slot's previous instance wrote there.
+#[allow(
+    unsafe_code,
+    reason = "reads static memory and pages from memory.grow that no Rust allocation owns"
+)]
+fn residue() -> String {
+    // SAFETY: the component handles one request per instance on one
+    // thread, so nothing else borrows the static.
+    let area = unsafe { &mut *std::ptr::addr_of_mut!(STATIC_AREA) };
+    let static_marked = area.iter().filter(|byte| **byte != 0).count();
+    area.fill(RESIDUE_MARK);
+
+    let pages = RESIDUE_BYTES / WASM_PAGE_BYTES;
+    let first_page = core::arch::wasm32::memory_grow(0, pages);
+    if first_page == usize::MAX {
+        return "memory.grow failed".to_owned();
+    }
+    let grown = (first_page * WASM_PAGE_BYTES) as *mut u8;
+    // SAFETY: the pages were just added to linear memory and no allocator
+    // hands them out, as the allocator asks memory.grow for its own pages.
+    let grown = unsafe { std::slice::from_raw_parts_mut(grown, RESIDUE_BYTES) };
+    let grown_marked = grown.iter().filter(|byte| **byte != 0).count();
+    grown.fill(RESIDUE_MARK);
+
+    format!("static {static_marked} grown {grown_marked}")
 }
 
 fn send_many(count: u32) -> String {
