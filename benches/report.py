@@ -106,6 +106,15 @@ def throughput(folder):
     }
 
 
+def error_statuses_text(folder):
+    """Describes the error statuses in the request logs of the gateways."""
+    found = rows(folder, "error-statuses.tsv")
+    if not found:
+        return "The gateway's request log shows no response with a status of 400 or above, apart from the 404 responses of `root`."
+    counts = ", ".join(f"{count} × {status} ({SYSTEMS[system]})" for system, status, count in found)
+    return f"Responses with a status of 400 or above in the request logs, apart from the 404 responses of `root`: {counts}."
+
+
 def ratio_section(folder):
     rates = throughput(folder)
     body = []
@@ -201,6 +210,7 @@ def main():
         "status of 400 or above, and socket errors are failed connects, reads and writes and "
         "timeouts (10 s), as wrk counts them. CPU per request is the system's "
         "user and system CPU time over the run, in clock ticks of 10 ms, divided by its requests.",
+        error_statuses_text(folder),
         "## Ratios of requests per second",
         ratio_section(folder),
         "## Memory",

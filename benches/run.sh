@@ -491,6 +491,15 @@ measure_throughput() {
     done
   done
 
+  # wrk counts error statuses but not which ones, so the gateway's request
+  # log gives them; the 404 responses of the `root` runs are expected.
+  local name
+  for name in $gateways; do
+    grep -o 'response_status=[45][0-9][0-9]' "$work/$name.log" | cut -d= -f2 | grep -vx 404 \
+      | sort | uniq -c | awk -v system="$name" '{ print system "\t" $2 "\t" $1 }' \
+      >> "$work/error-statuses.tsv" || true
+  done
+
   stop "$pid_gateway"
   [ -n "$candidate_bin" ] && stop "$pid_candidate"
   stop "$pid_native"
