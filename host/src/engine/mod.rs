@@ -34,9 +34,9 @@ pub use wasmtime_wasi_config::WasiConfigVariables;
 /// deadline is interrupted within one tick.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// The bytes of each linear memory and table that stay resident in a slot
-/// between instances. 1 MiB covers the stack and the heap that the bundled
-/// component touches for one request.
+/// The bytes at the start of each linear memory and table that a slot keeps
+/// resident between instances. Pages beyond them go back to the kernel
+/// after each instance, so this bounds the memory that idle slots keep.
 const KEEP_RESIDENT_BYTES: usize = 1024 * 1024;
 
 /// Resource limits of each instance and of the pool.
