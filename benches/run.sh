@@ -222,15 +222,18 @@ wait_listening() {
   fail "$name did not start"
 }
 
-# Waits until a URL responds with 200.
+# Waits until a URL responds with 200, or with any status when the third
+# argument is "any status".
 wait_ok() {
-  local url=$1 name=$2
+  local url=$1 name=$2 accept=${3:-200}
+  local curl_args=(-sf)
+  [ "$accept" = "any status" ] && curl_args=(-s)
   for _ in $(seq 1 1200); do
-    curl -sf -o /dev/null "$url" 2>/dev/null && return 0
+    curl "${curl_args[@]}" -o /dev/null "$url" 2>/dev/null && return 0
     sleep 0.05
   done
   cat "$work/$name.log" >&2
-  fail "$name did not answer 200 at $url"
+  fail "$name did not respond with $accept at $url"
 }
 
 free_port() {
@@ -395,20 +398,9 @@ start_systems() {
       -Scli -Sconfig -Skeyvalue "$work/default-guest.wasm"
     pid_wasmtime=$started
     url_wasmtime="http://127.0.0.1:$port"
-    wait_http_any "$url_wasmtime/" wasmtime-serve
+    # The default component responds to GET / with 404.
+    wait_ok "$url_wasmtime/" wasmtime-serve "any status"
   fi
-}
-
-# Waits until a URL responds at all, because the default component responds
-# to GET / with 404.
-wait_http_any() {
-  local url=$1 name=$2
-  for _ in $(seq 1 1200); do
-    curl -s -o /dev/null "$url" 2>/dev/null && return 0
-    sleep 0.05
-  done
-  cat "$work/$name.log" >&2
-  fail "$name did not answer at $url"
 }
 
 # Checks that each proxy returns the backend's document and sends the
