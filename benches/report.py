@@ -12,7 +12,7 @@ import platform
 import subprocess
 import sys
 
-# The names of the systems in the tables; benches/run.sh records them by key.
+# The names of the systems in the tables, by the keys that benches/run.sh records.
 SYSTEMS = {
     "gateway": "gateway",
     "candidate": "gateway-candidate",
@@ -107,7 +107,7 @@ def throughput(folder):
 
 
 def error_statuses_text(folder):
-    """Describes the error statuses in the request logs of the gateways."""
+    """Returns a sentence that lists the error statuses in the gateways' request logs."""
     found = rows(folder, "error-statuses.tsv")
     if not found:
         return "The gateway's request log shows no response with a status of 400 or above, apart from the 404 responses of `root`."

@@ -105,8 +105,9 @@ fn residue() -> String {
         return "memory.grow failed".to_owned();
     }
     let grown = (first_page * WASM_PAGE_BYTES) as *mut u8;
-    // SAFETY: the pages were just added to linear memory and no allocator
-    // hands them out, as the allocator asks memory.grow for its own pages.
+    // SAFETY: the pages were just added to linear memory. The allocator
+    // takes its pages with its own memory.grow calls, so it never hands
+    // these out.
     let grown = unsafe { std::slice::from_raw_parts_mut(grown, RESIDUE_BYTES) };
     let grown_marked = grown.iter().filter(|byte| **byte != 0).count();
     grown.fill(RESIDUE_MARK);
